@@ -1,0 +1,468 @@
+package io.quarkiverse.memit.engine.model;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.core.Embedding;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.LayerNorm;
+
+/**
+ * A decoder-only transformer computing the same function as Hugging Face's modeling code for its architecture,
+ * in float32, with typed hooks and a KV cache. The blocks that differ ({@link GptJ}, {@link GptNeoX}) implement
+ * {@link #block}; embedding, attention, rotary, MLP and head are shared here.
+ *
+ * <p>
+ * Thread-safe for concurrent forward passes: weights are only read, every pass allocates in its own scope.
+ */
+public abstract sealed class CausalLm implements AutoCloseable permits GptJ, GptNeoX {
+
+    private static final Logger LOG = LoggerFactory.getLogger(CausalLm.class);
+    /** Added to masked attention scores; large enough that exp underflows to 0, finite so no row becomes NaN. */
+    private static final float MASKED = -1e30f;
+
+    protected final ModelConfig config;
+    protected final TensorNames names;
+    protected final NDManager manager;
+    private final Map<String, NDArray> weights;
+    private final Rotary rotary;
+    protected final Scalars scalars;
+
+    protected CausalLm(ModelConfig config, Map<String, NDArray> weights, NDManager manager) {
+        this.config = config;
+        this.names = TensorNames.forConfig(config);
+        this.manager = manager;
+        this.weights = Collections.unmodifiableMap(new LinkedHashMap<>(weights));
+        this.rotary = new Rotary(config.rotaryDim(), config.rotaryBase(), interleavedRotary(), manager);
+        this.scalars = new Scalars(manager, config.headDim());
+    }
+
+    // ---------------------------------------------------------------- loading
+
+    /** Loads a Hugging Face checkpoint directory ({@code config.json} + safetensors) into a new base manager. */
+    public static CausalLm load(Path dir) {
+        return load(dir, pytorch().newBaseManager());
+    }
+
+    /** Loads a checkpoint; weights are widened to float32 and owned by a sub-manager of {@code parent}. */
+    public static CausalLm load(Path dir, NDManager parent) {
+        ModelConfig config = ModelConfig.read(dir);
+        NDManager manager = parent.newSubManager();
+        try (TensorSource source = Safetensors.open(dir)) {
+            Map<String, long[]> expected = config.tensorShapes();
+            checkTensors(dir, source, expected);
+            Map<String, NDArray> weights = new LinkedHashMap<>();
+            for (String name : expected.keySet()) {
+                weights.put(name, source.loadFloat32(name, manager));
+            }
+            LOG.info("Loaded {} checkpoint {}: {} layers, d_model {}, {} parameters", config.architecture().modelType(),
+                    dir, config.nLayers(), config.dModel(), config.parameterCount());
+            return create(config, weights, manager);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /** A model over given float32 weights, named as in Hugging Face checkpoints; they become owned by the model. */
+    public static CausalLm create(ModelConfig config, Map<String, NDArray> weights, NDManager manager) {
+        for (NDArray w : weights.values()) {
+            if (w.getDataType() != DataType.FLOAT32) {
+                throw new IllegalArgumentException("weights must be float32, got " + w.getDataType());
+            }
+            w.attach(manager);
+        }
+        return switch (config.architecture()) {
+            case GPTJ -> new GptJ(config, weights, manager);
+            case GPT_NEOX -> new GptNeoX(config, weights, manager);
+        };
+    }
+
+    /** The PyTorch engine (named explicitly: the tokenizer jar registers a second engine). */
+    public static Engine pytorch() {
+        return Engine.getEngine("PyTorch");
+    }
+
+    private static void checkTensors(Path dir, TensorSource source, Map<String, long[]> expected) {
+        List<String> missing = new ArrayList<>();
+        List<String> wrongShape = new ArrayList<>();
+        for (Map.Entry<String, long[]> e : expected.entrySet()) {
+            if (!source.names().contains(e.getKey())) {
+                missing.add(e.getKey());
+            } else if (!Arrays.equals(source.info(e.getKey()).shape(), e.getValue())) {
+                wrongShape.add(e.getKey() + " is " + Arrays.toString(source.info(e.getKey()).shape()) + ", config.json implies "
+                        + Arrays.toString(e.getValue()));
+            }
+        }
+        if (!missing.isEmpty() || !wrongShape.isEmpty()) {
+            StringBuilder m = new StringBuilder("Checkpoint ").append(dir).append(" does not match its config.json:");
+            if (!missing.isEmpty()) {
+                m.append(" missing ").append(missing.size()).append(" tensor(s): ").append(abbreviate(missing));
+            }
+            if (!wrongShape.isEmpty()) {
+                m.append(" wrong shape: ").append(abbreviate(wrongShape));
+            }
+            throw new IllegalArgumentException(m.toString());
+        }
+        Set<String> extra = new HashSet<>(source.names());
+        extra.removeAll(expected.keySet());
+        if (!extra.isEmpty()) {
+            LOG.debug("Ignoring {} tensors that are not weights of the model (buffers): {}", extra.size(), abbreviate(new ArrayList<>(extra)));
+        }
+    }
+
+    private static String abbreviate(List<String> items) {
+        return items.size() <= 30 ? String.join(", ", items)
+                : String.join(", ", items.subList(0, 30)) + ", … (" + (items.size() - 30) + " more)";
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public TensorNames names() {
+        return names;
+    }
+
+    /** A weight by its Hugging Face name; read-only: never modify it in place. */
+    public NDArray weight(String name) {
+        NDArray w = weights.get(name);
+        if (w == null) {
+            throw new IllegalArgumentException("No weight named " + name);
+        }
+        return w;
+    }
+
+    /** All weights by Hugging Face name, in checkpoint order. */
+    public Map<String, NDArray> weights() {
+        return weights;
+    }
+
+    /** The checkpoint's own FFN output matrix of a layer ([d_model, d_ff]). */
+    public NDArray ffnOutWeight(int layer) {
+        return weight(names.ffnOut(layer, "weight"));
+    }
+
+    /** The manager owning the weights. */
+    public NDManager manager() {
+        return manager;
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    /** Runs one forward pass; see {@link ForwardRequest} for what it can do. */
+    public ForwardResult forward(ForwardRequest r) {
+        NDManager out = r.resultManager != null ? r.resultManager : manager;
+        int batch = r.batch();
+        int seq = r.seqLen();
+        int stop = r.stopLayer < 0 ? config.nLayers() : r.stopLayer;
+        if (r.startLayer < 0 || r.startLayer > stop || stop > config.nLayers()) {
+            throw new IllegalArgumentException("layers [" + r.startLayer + ", " + stop + ") outside [0, " + config.nLayers() + "]");
+        }
+        if (r.cache != null && r.cache.batch() != batch) {
+            throw new IllegalArgumentException("cache holds " + r.cache.batch() + " rows, request has " + batch);
+        }
+        for (ForwardHook hook : r.hooks) {
+            if (hook.layer() < 0 || hook.layer() >= config.nLayers()) {
+                throw new IllegalArgumentException("hook layer " + hook.layer() + " outside [0, " + config.nLayers() + ")");
+            }
+        }
+        FfnOutWeights ffnOut = r.ffnOut != null ? r.ffnOut : this::ffnOutWeight;
+        try (NDManager tmp = out.newSubManager(); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            Pass pass = new Pass(tmp, r, ffnOut);
+            // h: [batch, seq, d_model]
+            NDArray h;
+            if (r.startHidden != null) {
+                if (!r.startHidden.getShape().equals(new Shape(batch, seq, config.dModel()))) {
+                    throw new IllegalArgumentException("start hidden state is " + r.startHidden.getShape() + ", expected "
+                            + new Shape(batch, seq, config.dModel()));
+                }
+                h = r.startHidden;
+            } else {
+                h = embed(pass);
+            }
+            for (int layer = r.startLayer; layer < stop; layer++) {
+                h = block(layer, h, pass);
+                h = residualHooks(layer, h, pass);
+            }
+            NDArray logits = switch (r.logits) {
+                case ALL -> head(h);
+                case LAST -> head(lastTokens(h, pass));
+                case NONE -> null;
+            };
+            if (r.cache != null) {
+                r.cache.advance(seq, r.lengths);
+            }
+            keep(out, logits);
+            if (h != r.startHidden) {
+                keep(out, h);
+            }
+            for (ForwardHook hook : r.hooks) {
+                if (hook instanceof ForwardHook.FfnKeyCapture c) {
+                    keep(out, c.keys());
+                } else if (hook instanceof ForwardHook.ResidualCapture c) {
+                    keep(out, c.hidden());
+                }
+            }
+            return new ForwardResult(logits, h);
+        }
+    }
+
+    private static void keep(NDManager out, NDArray array) {
+        if (array != null) {
+            NDScope.unregister(array);
+            array.attach(out);
+        }
+    }
+
+    /** Runs block {@code layer} on the residual stream {@code h} ([batch, seq, d_model]). */
+    protected abstract NDArray block(int layer, NDArray h, Pass pass);
+
+    private NDArray embed(Pass pass) {
+        long[] flat = new long[pass.batch * pass.seq];
+        for (int b = 0; b < pass.batch; b++) {
+            for (int t = 0; t < pass.seq; t++) {
+                long id = pass.request.tokens[b][t];
+                if (t < pass.request.lengths[b] && (id < 0 || id >= config.vocabSize())) {
+                    throw new IllegalArgumentException("token id " + id + " at (" + b + ", " + t + ") outside vocabulary of "
+                            + config.vocabSize());
+                }
+                flat[b * pass.seq + t] = Math.floorMod(id, config.vocabSize()); // padding may hold any id
+            }
+        }
+        NDArray ids = pass.tmp.create(flat, new Shape(pass.batch, pass.seq));
+        return Embedding.embedding(ids, weight(names.embedding()), SparseFormat.DENSE).singletonOrThrow();
+    }
+
+    private NDArray head(NDArray h) {
+        NDArray normed = layerNorm(h, names.finalNorm("weight"), names.finalNorm("bias"));
+        String headWeight = config.tieWordEmbeddings() ? names.embedding() : names.head("weight");
+        String headBias = names.head("bias");
+        return weights.containsKey(headBias)
+                ? Linear.linear(normed, weight(headWeight), weight(headBias)).singletonOrThrow()
+                : Linear.linear(normed, weight(headWeight)).singletonOrThrow();
+    }
+
+    private NDArray lastTokens(NDArray h, Pass pass) {
+        long[] idx = new long[pass.batch];
+        for (int b = 0; b < pass.batch; b++) {
+            if (pass.request.lengths[b] == 0) {
+                throw new IllegalArgumentException("row " + b + " has no token to take logits from");
+            }
+            idx[b] = (long) b * pass.seq + pass.request.lengths[b] - 1;
+        }
+        return rows(h.reshape(pass.batch * pass.seq, config.dModel()), idx, pass.tmp);
+    }
+
+    /** Rows {@code idx} of a 2-D array; differentiable. */
+    private static NDArray rows(NDArray flat, long[] idx, NDManager tmp) {
+        return flat.get(new NDIndex("{}", tmp.create(idx)));
+    }
+
+    private NDArray residualHooks(int layer, NDArray h, Pass pass) {
+        for (ForwardHook hook : pass.request.hooks) {
+            if (hook.layer() != layer) {
+                continue;
+            }
+            if (hook instanceof ForwardHook.ResidualEdit edit) {
+                h = addAtTokens(h, edit, pass);
+            }
+        }
+        for (ForwardHook hook : pass.request.hooks) {
+            if (hook.layer() == layer && hook instanceof ForwardHook.ResidualCapture capture) {
+                long[] idx = capture.tokens().flatIndices(pass.batch, pass.seq);
+                capture.set(rows(h.reshape(pass.batch * pass.seq, config.dModel()), idx, pass.tmp));
+            }
+        }
+        return h;
+    }
+
+    private NDArray addAtTokens(NDArray h, ForwardHook.ResidualEdit edit, Pass pass) {
+        NDArray delta = edit.delta();
+        int n = (int) delta.getShape().get(0);
+        if (delta.getShape().dimension() != 2 || delta.getShape().get(1) != config.dModel()) {
+            throw new IllegalArgumentException("residual delta must be [n, " + config.dModel() + "], got " + delta.getShape());
+        }
+        long[] flat = edit.tokens().flatIndices(pass.batch, pass.seq);
+        // Every token points at a row of [delta; 0]; the zero row leaves it unchanged. A gather keeps the gradient.
+        long[] map = new long[pass.batch * pass.seq];
+        Arrays.fill(map, n);
+        for (int i = 0; i < flat.length; i++) {
+            int row = edit.deltaRows()[i];
+            if (row < 0 || row >= n) {
+                throw new IllegalArgumentException("delta row " + row + " outside [0, " + n + ")");
+            }
+            if (map[(int) flat[i]] != n) {
+                throw new IllegalArgumentException("token (" + edit.tokens().rows()[i] + ", " + edit.tokens().positions()[i]
+                        + ") is edited twice");
+            }
+            map[(int) flat[i]] = row;
+        }
+        NDArray padded = delta.concat(pass.tmp.zeros(new Shape(1, config.dModel())), 0);
+        NDArray added = rows(padded, map, pass.tmp).reshape(pass.batch, pass.seq, config.dModel());
+        return h.add(added);
+    }
+
+    // ---------------------------------------------------------------- shared pieces of a block
+
+    protected NDArray layerNorm(NDArray x, String weightName, String biasName) {
+        return LayerNorm.layerNorm(x, new Shape(config.dModel()), weight(weightName), weight(biasName),
+                (float) config.layerNormEps()).singletonOrThrow();
+    }
+
+    protected NDArray linear(NDArray x, String weightName, String biasName) {
+        NDArray w = weight(weightName);
+        return biasName == null || !weights.containsKey(biasName) ? Linear.linear(x, w).singletonOrThrow()
+                : Linear.linear(x, w, weight(biasName)).singletonOrThrow();
+    }
+
+    /** The MLP: {@code fc_out(act(fc_in(x)))}; FFN key captures read {@code act(fc_in(x))} here. */
+    protected NDArray mlp(int layer, NDArray x, Pass pass) {
+        // x: [batch, seq, d_model] -> keys: [batch, seq, d_ff]
+        NDArray keys = activation(linear(x, names.ffnIn(layer, "weight"), names.ffnIn(layer, "bias")));
+        for (ForwardHook hook : pass.request.hooks) {
+            if (hook.layer() == layer && hook instanceof ForwardHook.FfnKeyCapture capture) {
+                long[] idx = capture.tokens().flatIndices(pass.batch, pass.seq);
+                capture.set(rows(keys.reshape(pass.batch * pass.seq, config.dFf()), idx, pass.tmp));
+            }
+        }
+        NDArray w = pass.ffnOut.weight(layer);
+        return Linear.linear(keys, w, weight(names.ffnOut(layer, "bias"))).singletonOrThrow();
+    }
+
+    private NDArray activation(NDArray x) {
+        Scalars s = scalars;
+        return switch (config.activation()) {
+            case GELU -> ai.djl.nn.Activation.gelu(x);
+            // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+            case GELU_TANH -> x.mul(s.half).mul(x.add(x.mul(x).mul(x).mul(s.geluCubic)).mul(s.sqrtTwoOverPi).tanh().add(s.one));
+            // 0.5·x·(1 + tanh(x·0.7978845608·(1 + 0.044715·x²)))
+            case GELU_FAST -> x.mul(s.half).mul(x.mul(s.geluFastScale).mul(x.mul(x).mul(s.geluCubic).add(s.one)).tanh().add(s.one));
+            case RELU -> ai.djl.nn.Activation.relu(x);
+        };
+    }
+
+    /** Applies rotary position embeddings. x: [batch, heads, seq, head_dim]. */
+    protected NDArray rotary(NDArray x, Pass pass) {
+        return rotary.apply(x, pass.cos, pass.sin);
+    }
+
+    /**
+     * Scaled dot-product attention with the pass's causal + padding mask, extending the KV cache when there is one.
+     * q, k, v: [batch, heads, seq, head_dim] (rotary applied); returns [batch, seq, d_model].
+     */
+    protected NDArray attention(int layer, NDArray q, NDArray k, NDArray v, Pass pass) {
+        KvCache cache = pass.request.cache;
+        if (cache != null) {
+            if (cache.keys(layer) != null) {
+                k = cache.keys(layer).concat(k, 2);
+                v = cache.values(layer).concat(v, 2);
+            }
+            NDScope.unregister(k, v);
+            cache.put(layer, k, v);
+        }
+        // scores: [batch, heads, seq, slots]
+        NDArray scores = q.matMul(k.swapAxes(2, 3)).mul(scalars.attentionScale).add(pass.mask);
+        NDArray context = scores.softmax(3).matMul(v);
+        return context.transpose(0, 2, 1, 3).reshape(pass.batch, pass.seq, config.dModel());
+    }
+
+    /** [batch, seq, d_model] -> [batch, heads, seq, head_dim]. */
+    protected NDArray heads(NDArray x, Pass pass) {
+        return x.reshape(pass.batch, pass.seq, config.nHeads(), config.headDim()).transpose(0, 2, 1, 3);
+    }
+
+    /** True for GPT-J's rotate-every-two layout, false for NeoX's rotate-half. */
+    protected abstract boolean interleavedRotary();
+
+    /** Per-pass tables: positions, the additive attention mask and rotary cos/sin. */
+    protected final class Pass {
+        final NDManager tmp;
+        final ForwardRequest request;
+        final FfnOutWeights ffnOut;
+        final int batch;
+        final int seq;
+        /** [batch, 1, seq, slots] additive. */
+        final NDArray mask;
+        /** [batch, 1, seq, rotary_dim]. */
+        final NDArray cos;
+        final NDArray sin;
+
+        Pass(NDManager tmp, ForwardRequest request, FfnOutWeights ffnOut) {
+            this.tmp = tmp;
+            this.request = request;
+            this.ffnOut = ffnOut;
+            this.batch = request.batch();
+            this.seq = request.seqLen();
+            KvCache cache = request.cache;
+            int past = cache == null ? 0 : cache.slots();
+            int slots = past + seq;
+            float[] m = new float[batch * seq * slots];
+            int[][] positions = new int[batch][seq];
+            for (int b = 0; b < batch; b++) {
+                boolean[] pastReal = cache == null ? new boolean[0] : cache.slotMask()[b];
+                int firstPosition = cache == null ? 0 : cache.nextPosition(b);
+                for (int t = 0; t < seq; t++) {
+                    positions[b][t] = firstPosition + t;
+                    int base = (b * seq + t) * slots;
+                    for (int j = 0; j < slots; j++) {
+                        boolean real = j < past ? pastReal[j] : j - past < request.lengths[b];
+                        boolean causal = j <= past + t;
+                        m[base + j] = real && causal ? 0f : MASKED;
+                    }
+                }
+            }
+            this.mask = tmp.create(m, new Shape(batch, 1, seq, slots));
+            NDList tables = rotary.dims() == 0 ? null : rotary.tables(positions, tmp);
+            this.cos = tables == null ? null : tables.get(0);
+            this.sin = tables == null ? null : tables.get(1);
+        }
+    }
+
+    /** Constants as 0-d tensors kept alive by the model (Number overloads are unsafe on an autograd path). */
+    protected static final class Scalars {
+        final NDArray half;
+        final NDArray one;
+        final NDArray geluCubic;
+        final NDArray sqrtTwoOverPi;
+        final NDArray geluFastScale;
+        final NDArray attentionScale;
+
+        Scalars(NDManager m, int headDim) {
+            half = m.create(0.5f);
+            one = m.create(1.0f);
+            geluCubic = m.create(0.044715f);
+            sqrtTwoOverPi = m.create((float) Math.sqrt(2.0 / Math.PI));
+            geluFastScale = m.create(0.7978845608f);
+            attentionScale = m.create((float) (1.0 / Math.sqrt(headDim)));
+        }
+    }
+
+}

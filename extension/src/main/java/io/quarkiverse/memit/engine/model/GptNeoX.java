@@ -1,0 +1,46 @@
+package io.quarkiverse.memit.engine.model;
+
+import java.util.Map;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+
+/**
+ * GPT-NeoX: fused {@code query_key_value} laid out per head as [q, k, v], rotate-half rotary on the first
+ * {@code rotary_pct} of each head, two layer norms, and either a parallel residual ({@code x + attn(ln1 x) +
+ * mlp(ln2 x)}) or a sequential one.
+ */
+public final class GptNeoX extends CausalLm {
+
+    GptNeoX(ModelConfig config, Map<String, NDArray> weights, NDManager manager) {
+        super(config, weights, manager);
+    }
+
+    @Override
+    protected NDArray block(int layer, NDArray h, Pass pass) {
+        // h: [batch, seq, d_model]
+        String p = "gpt_neox.layers." + layer + ".";
+        NDArray x = layerNorm(h, p + "input_layernorm.weight", p + "input_layernorm.bias");
+        // qkv: [batch, seq, 3·d_model] -> [batch, heads, seq, 3·head_dim], per head [q | k | v]
+        NDArray qkv = linear(x, p + "attention.query_key_value.weight", p + "attention.query_key_value.bias")
+                .reshape(pass.batch, pass.seq, config.nHeads(), 3 * config.headDim()).transpose(0, 2, 1, 3);
+        NDList parts = qkv.split(3, 3);
+        NDArray q = rotary(parts.get(0), pass);
+        NDArray k = rotary(parts.get(1), pass);
+        NDArray attn = linear(attention(layer, q, k, parts.get(2), pass), p + "attention.dense.weight", p + "attention.dense.bias");
+        if (config.parallelResidual()) {
+            NDArray ffn = mlp(layer, layerNorm(h, p + "post_attention_layernorm.weight", p + "post_attention_layernorm.bias"), pass);
+            return ffn.add(attn).add(h);
+        }
+        NDArray afterAttention = attn.add(h);
+        NDArray ffn = mlp(layer, layerNorm(afterAttention, p + "post_attention_layernorm.weight",
+                p + "post_attention_layernorm.bias"), pass);
+        return ffn.add(afterAttention);
+    }
+
+    @Override
+    protected boolean interleavedRotary() {
+        return false;
+    }
+}
