@@ -12,7 +12,12 @@ import java.util.Objects;
  */
 public record HostTensor(long[] shape, float[] data) {
 
-    /** Validates that the shape matches the data length. */
+    /**
+     * Validates that the shape matches the data length.
+     *
+     * @param shape the dimensions
+     * @param data the elements, row-major
+     */
     public HostTensor {
         Objects.requireNonNull(shape, "shape");
         Objects.requireNonNull(data, "data");

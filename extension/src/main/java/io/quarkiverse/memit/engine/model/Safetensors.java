@@ -115,10 +115,10 @@ public final class Safetensors {
             Path single = path.resolve(SINGLE_FILE_NAME);
             Path index = path.resolve(INDEX_FILE_NAME);
             if (Files.isRegularFile(single)) {
-                return openSingle(single, path);
+                return openSingle(single);
             }
             if (Files.isRegularFile(index)) {
-                return openIndex(index, path);
+                return openIndex(index);
             }
             throw new SafetensorsException(path, null,
                     "directory contains neither " + SINGLE_FILE_NAME + " nor " + INDEX_FILE_NAME);
@@ -128,18 +128,18 @@ public final class Safetensors {
         }
         Path name = path.getFileName();
         if (name != null && name.toString().endsWith(".json")) {
-            return openIndex(path, path);
+            return openIndex(path);
         }
-        return openSingle(path, path);
+        return openSingle(path);
     }
 
-    private static TensorSource openSingle(Path file, Path requested) {
+    private static TensorSource openSingle(Path file) {
         Shard shard = Shard.open(file);
-        return new MappedSource(requested, new TreeMap<>(shard.tensors), Map.of(file, shard),
+        return new MappedSource(file, new TreeMap<>(shard.tensors), Map.of(file, shard),
                 Collections.unmodifiableMap(new LinkedHashMap<>(shard.metadata)));
     }
 
-    private static TensorSource openIndex(Path index, Path requested) {
+    private static TensorSource openIndex(Path index) {
         JsonNode root = parseJsonFile(index);
         if (!root.isObject()) {
             throw new SafetensorsException(index, null,
@@ -217,7 +217,7 @@ public final class Safetensors {
                 }
             }
             metadata.putAll(indexMetadata);
-            MappedSource source = new MappedSource(requested, infos, shards,
+            MappedSource source = new MappedSource(index, infos, shards,
                     Collections.unmodifiableMap(metadata));
             ok = true;
             return source;

@@ -11,8 +11,11 @@ public class SafetensorsException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
+    /** The file concerned (not serialized). */
     private final transient Path file;
+    /** The tensor concerned, or null. */
     private final String tensor;
+    /** The problem alone. */
     private final String problem;
 
     /**

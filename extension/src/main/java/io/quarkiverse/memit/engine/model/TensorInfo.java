@@ -18,7 +18,16 @@ import ai.djl.ndarray.types.Shape;
  */
 public record TensorInfo(String name, TensorDType dtype, long[] shape, Path file, long begin, long end) {
 
-    /** Validates and copies the shape. */
+    /**
+     * Validates the offsets and copies the shape.
+     *
+     * @param name the tensor name
+     * @param dtype the stored element type
+     * @param shape the dimensions
+     * @param file the file holding the data
+     * @param begin first byte, relative to the data section
+     * @param end one past the last byte, relative to the data section
+     */
     public TensorInfo {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(dtype, "dtype");

@@ -17,7 +17,7 @@ import ai.djl.ndarray.NDManager;
  */
 public interface TensorSource extends AutoCloseable {
 
-    /** @return the path that was opened (file, directory or index) */
+    /** @return the {@code .safetensors} file, or for a sharded checkpoint its index file */
     Path path();
 
     /** @return all tensor names, sorted, unmodifiable */
