@@ -19,6 +19,7 @@ public final class Generator {
     private final CausalLm model;
     private final Tokenizer tokenizer;
 
+    /** @param tokenizer decodes generated text; null decodes token ids only (no text, no stop sequences) */
     public Generator(CausalLm model, Tokenizer tokenizer) {
         this.model = model;
         this.tokenizer = tokenizer;
@@ -32,6 +33,9 @@ public final class Generator {
     /** Completes each prompt; {@code weights} selects a weight generation (null: the checkpoint's). */
     public List<Completion> generate(List<String> prompts, GenerationOptions options, TokenListener listener,
             FfnOutWeights weights) {
+        if (tokenizer == null) {
+            throw new IllegalStateException("this generator has no tokenizer; use generateIds");
+        }
         List<long[]> ids = new ArrayList<>(prompts.size());
         for (String prompt : prompts) {
             ids.add(tokenizer.encode(prompt));
@@ -43,6 +47,9 @@ public final class Generator {
     public List<Completion> generateIds(List<long[]> prompts, GenerationOptions options, TokenListener listener,
             FfnOutWeights weights) {
         int batch = prompts.size();
+        if (tokenizer == null && !options.stop().isEmpty()) {
+            throw new IllegalArgumentException("stop sequences need a tokenizer");
+        }
         if (batch == 0) {
             return List.of();
         }
@@ -140,6 +147,9 @@ public final class Generator {
                 return;
             }
             generated.add(token);
+            if (tokenizer == null) {
+                return;
+            }
             String full = tokenizer.decode(ids());
             int stopAt = firstStop(full);
             if (stopAt >= 0) {

@@ -1,0 +1,18 @@
+package io.quarkiverse.memit.runtime.config;
+
+import io.quarkus.runtime.annotations.ConfigPhase;
+import io.quarkus.runtime.annotations.ConfigRoot;
+import io.smallrye.config.ConfigMapping;
+
+/**
+ * Configuration of the MEMIT extension.
+ */
+@ConfigMapping(prefix = "quarkus.memit")
+@ConfigRoot(phase = ConfigPhase.RUN_TIME)
+public interface MemitConfig {
+
+    /**
+     * The served model.
+     */
+    ModelConfig model();
+}
