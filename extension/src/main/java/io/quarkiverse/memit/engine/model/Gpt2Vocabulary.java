@@ -53,7 +53,18 @@ public final class Gpt2Vocabulary {
 
         Map<String, Long> vocab = readEncoder(mapper, encoderJson);
         List<String> merges = readMerges(vocabBpe, vocab);
+        writeTokenizerJson(vocab, merges, out);
+    }
 
+    /**
+     * Writes a byte-level BPE {@code tokenizer.json} from a vocabulary and its ranked merges.
+     *
+     * @param vocab token (in byte-level symbols, e.g. {@code "Ġthe"}) to id; {@code <|endoftext|>} becomes special
+     * @param merges ranked merges, each {@code "left right"}
+     * @param out the file to write, atomically
+     */
+    public static void writeTokenizerJson(Map<String, Long> vocab, List<String> merges, Path out) throws IOException {
+        ObjectMapper mapper = new ObjectMapper();
         Path parent = out.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path tmp = Files.createTempFile(parent, out.getFileName().toString(), ".tmp");
@@ -66,6 +77,45 @@ public final class Gpt2Vocabulary {
         } finally {
             Files.deleteIfExists(tmp);
         }
+    }
+
+    /**
+     * A byte-level BPE vocabulary: the 256 byte symbols (ids 0–255 in byte order), one token per merge (ids from 256
+     * in merge order), then {@code <|endoftext|>}; written as {@code tokenizer.json}.
+     *
+     * @param merges ranked merges of byte-level symbols, each {@code "left right"}; both sides must already exist
+     * @param out the file to write
+     * @return the vocabulary written
+     */
+    public static Map<String, Long> writeByteLevelTokenizer(List<String> merges, Path out) throws IOException {
+        Map<String, Long> vocab = new java.util.LinkedHashMap<>();
+        for (String symbol : byteSymbols()) {
+            vocab.put(symbol, (long) vocab.size());
+        }
+        for (String merge : merges) {
+            String[] parts = merge.split(" ", -1);
+            if (parts.length != 2 || !vocab.containsKey(parts[0]) || !vocab.containsKey(parts[1])) {
+                throw new IllegalArgumentException("merge '" + merge + "' is not two known tokens");
+            }
+            vocab.putIfAbsent(parts[0] + parts[1], (long) vocab.size());
+        }
+        vocab.put(END_OF_TEXT, (long) vocab.size());
+        writeTokenizerJson(vocab, merges, out);
+        return vocab;
+    }
+
+    /**
+     * GPT-2's {@code bytes_to_unicode}: the symbol standing for each byte value in byte-level BPE. Printable bytes
+     * stand for themselves, the others map to U+0100 onwards (space becomes {@code Ġ}, newline {@code Ċ}).
+     */
+    public static List<String> byteSymbols() {
+        List<String> symbols = new ArrayList<>(256);
+        int next = 0;
+        for (int b = 0; b < 256; b++) {
+            boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            symbols.add(String.valueOf((char) (printable ? b : 256 + next++)));
+        }
+        return symbols;
     }
 
     private static Map<String, Long> readEncoder(ObjectMapper mapper, Path encoderJson) throws IOException {

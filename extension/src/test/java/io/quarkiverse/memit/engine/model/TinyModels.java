@@ -1,14 +1,10 @@
 package io.quarkiverse.memit.engine.model;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 /** Small random-init configurations of each architecture, and a byte-level BPE vocabulary for them. */
 public final class TinyModels {
@@ -60,36 +56,6 @@ public final class TinyModels {
 
     /** A GPT-2 style byte-level BPE vocabulary: the 256 byte symbols, a few merges and {@code <|endoftext|>}. */
     public static void writeTokenizer(Path dir) throws IOException {
-        Map<String, Integer> encoder = new LinkedHashMap<>();
-        for (String symbol : byteSymbols()) {
-            encoder.put(symbol, encoder.size());
-        }
-        StringBuilder bpe = new StringBuilder("#version: 0.2\n");
-        for (String merge : MERGES) {
-            encoder.put(merge.replace(" ", ""), encoder.size());
-            bpe.append(merge).append('\n');
-        }
-        encoder.put("<|endoftext|>", encoder.size());
-        Path encoderJson = Files.createTempFile("encoder", ".json");
-        Path vocabBpe = Files.createTempFile("vocab", ".bpe");
-        try {
-            new ObjectMapper().writeValue(encoderJson.toFile(), encoder);
-            Files.writeString(vocabBpe, bpe);
-            Gpt2Vocabulary.writeTokenizerJson(encoderJson, vocabBpe, dir.resolve("tokenizer.json"));
-        } finally {
-            Files.deleteIfExists(encoderJson);
-            Files.deleteIfExists(vocabBpe);
-        }
-    }
-
-    /** GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to U+0100 onwards. */
-    static List<String> byteSymbols() {
-        List<String> symbols = new ArrayList<>();
-        int next = 0;
-        for (int b = 0; b < 256; b++) {
-            boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            symbols.add(String.valueOf((char) (printable ? b : 256 + next++)));
-        }
-        return symbols;
+        Gpt2Vocabulary.writeByteLevelTokenizer(MERGES, dir.resolve("tokenizer.json"));
     }
 }
