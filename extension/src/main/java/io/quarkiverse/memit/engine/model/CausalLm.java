@@ -225,10 +225,8 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                 keep(out, h);
             }
             for (ForwardHook hook : r.hooks) {
-                if (hook instanceof ForwardHook.FfnKeyCapture c) {
-                    keep(out, c.keys());
-                } else if (hook instanceof ForwardHook.ResidualCapture c) {
-                    keep(out, c.hidden());
+                if (hook instanceof ForwardHook.Capture c) {
+                    keep(out, c.result());
                 }
             }
             return new ForwardResult(logits, h);

@@ -6,70 +6,63 @@ import ai.djl.ndarray.NDArray;
  * Typed hooks into a forward pass. A hook names a layer and tokens; it never selects a module by name.
  * Capture hooks hold their result after the pass, owned by the pass's result manager.
  */
-public sealed interface ForwardHook permits ForwardHook.FfnKeyCapture, ForwardHook.ResidualCapture, ForwardHook.ResidualEdit {
+public sealed interface ForwardHook permits ForwardHook.Capture, ForwardHook.ResidualEdit {
 
     int layer();
+
+    /** A hook that reads tensors at some tokens of a layer; the result is {@code [tokens.size(), width]}. */
+    abstract sealed class Capture implements ForwardHook permits FfnKeyCapture, ResidualCapture {
+        private final int layer;
+        private final TokenPositions tokens;
+        private NDArray result;
+
+        Capture(int layer, TokenPositions tokens) {
+            this.layer = layer;
+            this.tokens = tokens;
+        }
+
+        @Override
+        public int layer() {
+            return layer;
+        }
+
+        public TokenPositions tokens() {
+            return tokens;
+        }
+
+        NDArray result() {
+            return result;
+        }
+
+        void set(NDArray result) {
+            this.result = result;
+        }
+    }
 
     /**
      * Reads the input of the FFN output projection (the post-activation MLP vector, MEMIT's key k) at a layer.
      * After the pass {@link #keys()} is {@code [tokens.size(), d_ff]}.
      */
-    final class FfnKeyCapture implements ForwardHook {
-        private final int layer;
-        private final TokenPositions tokens;
-        private NDArray keys;
-
+    final class FfnKeyCapture extends Capture {
         public FfnKeyCapture(int layer, TokenPositions tokens) {
-            this.layer = layer;
-            this.tokens = tokens;
-        }
-
-        @Override
-        public int layer() {
-            return layer;
-        }
-
-        public TokenPositions tokens() {
-            return tokens;
+            super(layer, tokens);
         }
 
         /** {@code [n, d_ff]} keys, in the order of {@link #tokens()}; null before the pass. */
         public NDArray keys() {
-            return keys;
-        }
-
-        void set(NDArray keys) {
-            this.keys = keys;
+            return result();
         }
     }
 
     /** Reads the residual stream after block {@code layer}. After the pass {@link #hidden()} is {@code [n, d_model]}. */
-    final class ResidualCapture implements ForwardHook {
-        private final int layer;
-        private final TokenPositions tokens;
-        private NDArray hidden;
-
+    final class ResidualCapture extends Capture {
         public ResidualCapture(int layer, TokenPositions tokens) {
-            this.layer = layer;
-            this.tokens = tokens;
-        }
-
-        @Override
-        public int layer() {
-            return layer;
-        }
-
-        public TokenPositions tokens() {
-            return tokens;
+            super(layer, tokens);
         }
 
         /** {@code [n, d_model]}, in the order of {@link #tokens()}; null before the pass. */
         public NDArray hidden() {
-            return hidden;
-        }
-
-        void set(NDArray hidden) {
-            this.hidden = hidden;
+            return result();
         }
     }
 

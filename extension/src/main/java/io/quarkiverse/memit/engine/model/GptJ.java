@@ -18,7 +18,7 @@ public final class GptJ extends CausalLm {
     @Override
     protected NDArray block(int layer, NDArray h, Pass pass) {
         // h: [batch, seq, d_model]
-        String p = "transformer.h." + layer + ".";
+        String p = names.layer(layer);
         NDArray x = layerNorm(h, p + "ln_1.weight", p + "ln_1.bias");
         NDArray q = rotary(heads(linear(x, p + "attn.q_proj.weight", null), pass), pass);
         NDArray k = rotary(heads(linear(x, p + "attn.k_proj.weight", null), pass), pass);

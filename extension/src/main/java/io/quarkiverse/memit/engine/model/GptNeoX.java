@@ -20,7 +20,7 @@ public final class GptNeoX extends CausalLm {
     @Override
     protected NDArray block(int layer, NDArray h, Pass pass) {
         // h: [batch, seq, d_model]
-        String p = "gpt_neox.layers." + layer + ".";
+        String p = names.layer(layer);
         NDArray x = layerNorm(h, p + "input_layernorm.weight", p + "input_layernorm.bias");
         // qkv: [batch, seq, 3·d_model] -> [batch, heads, seq, 3·head_dim], per head [q | k | v]
         NDArray qkv = linear(x, p + "attention.query_key_value.weight", p + "attention.query_key_value.bias")
