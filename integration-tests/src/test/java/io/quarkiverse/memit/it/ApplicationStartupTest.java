@@ -4,12 +4,14 @@ import static io.restassured.RestAssured.given;
 import static org.hamcrest.Matchers.hasItem;
 import static org.hamcrest.Matchers.is;
 import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import org.junit.jupiter.api.Test;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.pytorch.engine.PtEngine;
+import ai.djl.pytorch.jni.JniUtils;
 import io.quarkus.bootstrap.classloading.QuarkusClassLoader;
 import io.quarkus.test.junit.QuarkusTest;
 
@@ -32,6 +34,12 @@ class ApplicationStartupTest {
         assertAll(
                 () -> assertParentFirst(PtEngine.class),
                 () -> assertParentFirst(HuggingFaceTokenizer.class));
+    }
+
+    @Test
+    void configuredThreadCountReachesLibtorch() {
+        // %test.quarkus.memit.model.threads=1
+        assertEquals(1, JniUtils.getNumThreads());
     }
 
     private static void assertParentFirst(Class<?> type) {

@@ -15,4 +15,9 @@ public interface MemitConfig {
      * The served model.
      */
     ModelConfig model();
+
+    /**
+     * Decoding defaults, used where a request does not say otherwise.
+     */
+    GenerationConfig generation();
 }

@@ -14,9 +14,16 @@ public interface ModelConfig {
     /**
      * Directory of a local Hugging Face checkpoint of a GPT-J or GPT-NeoX model: {@code config.json},
      * {@code tokenizer.json} and the weights as {@code model.safetensors} (or shards with
-     * {@code model.safetensors.index.json}).
+     * {@code model.safetensors.index.json}). A relative path resolves against the working directory of the
+     * process ({@code user.dir}).
      * <p>
-     * Nothing is ever downloaded. When unset, no model is served.
+     * The model is loaded once, at startup. If it cannot be loaded the application still starts, readiness reports
+     * DOWN with the reason and the completion endpoints answer 503.
+     * <p>
+     * Nothing is ever downloaded: the system property {@code ai.djl.offline} is set to {@code true} unless it is
+     * already set. libtorch's native libraries are extracted from the application's {@code pytorch-native-*} jar into
+     * DJL's cache directory, {@code ~/.djl.ai} unless the system property or environment variable
+     * {@code DJL_CACHE_DIR} names another one. When unset, no model is served.
      */
     Optional<String> path();
 

@@ -1,0 +1,291 @@
+package io.quarkiverse.memit.runtime;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+import jakarta.annotation.PostConstruct;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+
+import org.jboss.logging.Logger;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.jni.JniUtils;
+import io.quarkiverse.memit.engine.generate.Completion;
+import io.quarkiverse.memit.engine.generate.GenerationOptions;
+import io.quarkiverse.memit.engine.generate.Generator;
+import io.quarkiverse.memit.engine.generate.TokenListener;
+import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.SafetensorsException;
+import io.quarkiverse.memit.engine.model.Tokenizer;
+import io.quarkiverse.memit.runtime.config.GenerationConfig;
+import io.quarkiverse.memit.runtime.config.MemitConfig;
+import io.quarkus.runtime.BlockingOperationControl;
+import io.quarkus.runtime.BlockingOperationNotAllowedException;
+import io.quarkus.runtime.Startup;
+import io.quarkus.runtime.configuration.ConfigurationException;
+
+/**
+ * The model named by {@code quarkus.memit.model.path}, loaded once at startup with its tokenizer, and closed at
+ * shutdown. A thin adapter over the engine's {@link CausalLm}, {@link Tokenizer} and {@link Generator}.
+ * <p>
+ * A checkpoint that cannot be loaded does not stop the application: {@link #status()} holds the reason (readiness
+ * reports it) and every use throws {@link ModelUnavailableException}.
+ */
+@Startup
+@ApplicationScoped
+public class ServedModel {
+
+    private static final Logger LOG = Logger.getLogger(ServedModel.class);
+    private static final String OFFLINE = "ai.djl.offline";
+    /** How long shutdown waits for running generations before it frees the weights anyway. */
+    private static final long CLOSE_WAIT_SECONDS = 30;
+
+    /** Whether a model is served, and if not, why. */
+    public sealed interface Status {
+
+        /** {@code quarkus.memit.model.path} is not set. */
+        record NotConfigured() implements Status {
+        }
+
+        /** Loading the checkpoint at {@code path} (as configured) failed. */
+        record Failed(String path, String reason) implements Status {
+        }
+
+        /** The checkpoint at {@code path} (as configured) is served. */
+        record Serving(String path, Path directory, io.quarkiverse.memit.engine.model.ModelConfig config, long loadMillis)
+                implements Status {
+        }
+    }
+
+    @Inject
+    MemitConfig config;
+
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private volatile Status status = new Status.NotConfigured();
+    private GenerationOptions defaults;
+    private NDManager manager;
+    private CausalLm model;
+    private Tokenizer tokenizer;
+    private Generator generator;
+
+    @PostConstruct
+    void load() {
+        defaults = defaults(config.generation());
+        Optional<String> configured = config.model().path();
+        if (configured.isEmpty()) {
+            LOG.info("No model configured (quarkus.memit.model.path); nothing is served");
+            return;
+        }
+        String path = configured.get();
+        Path dir = Path.of(path).toAbsolutePath().normalize();
+        long start = System.nanoTime();
+        try {
+            offline();
+            // The checkpoint's own checks (config.json, tensor names and shapes) run before libtorch is touched.
+            io.quarkiverse.memit.engine.model.ModelConfig modelConfig = io.quarkiverse.memit.engine.model.ModelConfig
+                    .read(dir);
+            manager = CausalLm.pytorch().newBaseManager();
+            config.model().threads().ifPresent(JniUtils::setNumThreads);
+            model = CausalLm.load(dir, manager);
+            tokenizer = Tokenizer.load(dir);
+            if (tokenizer.vocabSize() > modelConfig.vocabSize()) {
+                throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize()
+                        + " token ids but the model's vocabulary has " + modelConfig.vocabSize());
+            }
+            generator = new Generator(model, tokenizer);
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            status = new Status.Serving(path, dir, modelConfig, millis);
+            LOG.infof("Serving %s model %s: %d layers, d_model %d, %d heads, d_ff %d, vocabulary %d, context %d, "
+                    + "%,d parameters; loaded in %d ms, libtorch threads %d",
+                    modelConfig.architecture().modelType(), dir, modelConfig.nLayers(), modelConfig.dModel(),
+                    modelConfig.nHeads(), modelConfig.dFf(), modelConfig.vocabSize(), modelConfig.maxPositions(),
+                    modelConfig.parameterCount(), millis, JniUtils.getNumThreads());
+        } catch (RuntimeException | LinkageError e) {
+            String reason = reason(e);
+            if (e instanceof IllegalArgumentException || e instanceof SafetensorsException) {
+                // The checkpoint's own fault, said in the message; the stack trace would only add noise.
+                LOG.errorf("Cannot load the model at %s: %s", dir, reason);
+                LOG.debug("Loading failed", e);
+            } else {
+                LOG.errorf(e, "Cannot load the model at %s: %s", dir, reason);
+            }
+            release();
+            status = new Status.Failed(path, reason);
+        }
+    }
+
+    @PreDestroy
+    void close() {
+        Status.Failed closed = new Status.Failed(config.model().path().orElse(""), "the application is shutting down");
+        if (status instanceof Status.Serving) {
+            status = closed; // new requests are refused from now on
+        }
+        Lock write = lock.writeLock();
+        try {
+            if (!write.tryLock(CLOSE_WAIT_SECONDS, TimeUnit.SECONDS)) {
+                // Freeing weights that a forward pass still reads could crash the JVM; leave them to the process.
+                LOG.warnf("Generations still running after %d s; the model's memory is not freed", CLOSE_WAIT_SECONDS);
+                return;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        }
+        try {
+            release();
+            LOG.debug("Model closed");
+        } finally {
+            write.unlock();
+        }
+    }
+
+    /** Whether a model is served, and if not, why. */
+    public Status status() {
+        return status;
+    }
+
+    /**
+     * The served model's configuration.
+     *
+     * @throws ModelUnavailableException if no model is served
+     */
+    public io.quarkiverse.memit.engine.model.ModelConfig modelConfig() {
+        return serving().config();
+    }
+
+    /**
+     * The served checkpoint's directory, absolute.
+     *
+     * @throws ModelUnavailableException if no model is served
+     */
+    public Path directory() {
+        return serving().directory();
+    }
+
+    /** The decoding options configured by {@code quarkus.memit.generation.*}. */
+    public GenerationOptions defaults() {
+        return defaults;
+    }
+
+    /**
+     * Tokenizes prompts and checks that the model can complete them.
+     *
+     * @return each prompt's token ids
+     * @throws IllegalArgumentException if a prompt is empty or does not leave room in the model's context
+     * @throws ModelUnavailableException if no model is served
+     */
+    public List<long[]> encode(List<String> prompts) {
+        Lock read = lock.readLock();
+        read.lock();
+        try {
+            int context = serving().config().maxPositions();
+            List<long[]> ids = new ArrayList<>(prompts.size());
+            for (int i = 0; i < prompts.size(); i++) {
+                long[] tokens = tokenizer.encode(prompts.get(i));
+                String which = prompts.size() == 1 ? "the prompt" : "prompt " + i;
+                if (tokens.length == 0) {
+                    throw new IllegalArgumentException(which + " is empty");
+                }
+                if (tokens.length >= context) {
+                    throw new IllegalArgumentException(which + " has " + tokens.length + " tokens; the model's context is "
+                            + context + " tokens, so a prompt may have at most " + (context - 1));
+                }
+                ids.add(tokens);
+            }
+            return ids;
+        } finally {
+            read.unlock();
+        }
+    }
+
+    /**
+     * Completes prompts with the served weights; blocks for the whole generation, so never call it on an I/O thread.
+     *
+     * @param listener receives the text as it is decoded, on the calling thread; an exception it throws ends the
+     *        generation
+     * @throws IllegalArgumentException if a prompt is empty or does not leave room in the model's context
+     * @throws ModelUnavailableException if no model is served
+     * @throws BlockingOperationNotAllowedException on an I/O thread
+     */
+    public List<Completion> generate(List<String> prompts, GenerationOptions options, TokenListener listener) {
+        return generateIds(encode(prompts), options, listener);
+    }
+
+    /**
+     * Completes prompts given as token ids (see {@link #encode(List)}); blocks for the whole generation, so never call it
+     * on an I/O thread.
+     *
+     * @param listener receives the text as it is decoded, on the calling thread; an exception it throws ends the
+     *        generation
+     * @throws IllegalArgumentException if a prompt is empty or does not leave room in the model's context
+     * @throws ModelUnavailableException if no model is served
+     * @throws BlockingOperationNotAllowedException on an I/O thread
+     */
+    public List<Completion> generateIds(List<long[]> prompts, GenerationOptions options, TokenListener listener) {
+        if (!BlockingOperationControl.isBlockingAllowed()) {
+            throw new BlockingOperationNotAllowedException("Generation blocks; it cannot run on an I/O thread");
+        }
+        Lock read = lock.readLock();
+        read.lock();
+        try {
+            serving();
+            return generator.generateIds(prompts, options, listener, null);
+        } finally {
+            read.unlock();
+        }
+    }
+
+    private Status.Serving serving() {
+        Status s = status;
+        if (s instanceof Status.Serving serving) {
+            return serving;
+        }
+        if (s instanceof Status.Failed failed) {
+            throw new ModelUnavailableException("the model at " + failed.path() + " is not served: " + failed.reason());
+        }
+        throw new ModelUnavailableException("no model is configured (set quarkus.memit.model.path)");
+    }
+
+    private void release() {
+        if (tokenizer != null) {
+            tokenizer.close();
+            tokenizer = null;
+        }
+        if (model != null) {
+            model.close();
+            model = null;
+        }
+        if (manager != null) {
+            manager.close();
+            manager = null;
+        }
+        generator = null;
+    }
+
+    /** DJL must never reach for the network: the natives come from the application's jar, the checkpoint is local. */
+    private static void offline() {
+        if (System.getProperty(OFFLINE) == null) {
+            System.setProperty(OFFLINE, "true");
+        }
+    }
+
+    private static GenerationOptions defaults(GenerationConfig c) {
+        try {
+            return new GenerationOptions(c.maxTokens(), c.temperature(), c.topK(), c.topP(), c.seed(), List.of(), true);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigurationException("Invalid quarkus.memit.generation.* defaults: " + e.getMessage(), e);
+        }
+    }
+
+    private static String reason(Throwable e) {
+        String message = e.getMessage();
+        return message == null || message.isBlank() ? e.getClass().getName() : message;
+    }
+}
