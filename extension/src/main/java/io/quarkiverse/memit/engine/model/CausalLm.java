@@ -235,6 +235,18 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         }
     }
 
+    /**
+     * A copy of an array made from Java data, in memory libtorch owns. Such an array borrows a direct buffer that
+     * only its Java object keeps alive: once the pass closes it, the garbage collector may free the buffer while
+     * autograd still holds the tensor for backward (embedding ids, rotary tables, gather indices), and backward
+     * then reads freed memory. Copies the pass makes are owned by libtorch and live as long as the graph needs them.
+     */
+    static NDArray owned(NDArray fromJavaData) {
+        NDArray copy = fromJavaData.duplicate();
+        fromJavaData.close();
+        return copy;
+    }
+
     private static void keep(NDManager out, NDArray array) {
         if (array != null) {
             NDScope.unregister(array);
@@ -257,7 +269,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                 flat[b * pass.seq + t] = Math.floorMod(id, config.vocabSize()); // padding may hold any id
             }
         }
-        NDArray ids = pass.tmp.create(flat, new Shape(pass.batch, pass.seq));
+        NDArray ids = owned(pass.tmp.create(flat, new Shape(pass.batch, pass.seq)));
         return Embedding.embedding(ids, weight(names.embedding()), SparseFormat.DENSE).singletonOrThrow();
     }
 
@@ -283,7 +295,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
 
     /** Rows {@code idx} of a 2-D array; differentiable. */
     private static NDArray rows(NDArray flat, long[] idx, NDManager tmp) {
-        return flat.get(new NDIndex("{}", tmp.create(idx)));
+        return flat.get(new NDIndex("{}", owned(tmp.create(idx))));
     }
 
     private NDArray residualHooks(int layer, NDArray h, Pass pass) {
@@ -439,7 +451,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                     }
                 }
             }
-            this.mask = tmp.create(m, new Shape(batch, 1, seq, slots));
+            this.mask = owned(tmp.create(m, new Shape(batch, 1, seq, slots)));
             NDList tables = rotary.dims() == 0 ? null : rotary.tables(positions, tmp);
             this.cos = tables == null ? null : tables.get(0);
             this.sin = tables == null ? null : tables.get(1);
