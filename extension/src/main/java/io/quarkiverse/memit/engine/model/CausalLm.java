@@ -233,6 +233,18 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         }
     }
 
+    /**
+     * A copy of an array made from Java data, in memory libtorch owns. Such an array borrows a direct buffer that
+     * only its Java object keeps alive: once the pass closes it, the garbage collector may free the buffer while
+     * autograd still holds the tensor for backward (embedding ids, rotary tables, gather indices), and backward
+     * then reads freed memory. Copies the pass makes are owned by libtorch and live as long as the graph needs them.
+     */
+    static NDArray owned(NDArray fromJavaData) {
+        NDArray copy = fromJavaData.duplicate();
+        fromJavaData.close();
+        return copy;
+    }
+
     private static void keep(NDManager out, NDArray array) {
         if (array != null) {
             NDScope.unregister(array);
@@ -255,7 +267,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                 flat[b * pass.seq + t] = Math.floorMod(id, config.vocabSize()); // padding may hold any id
             }
         }
-        NDArray ids = pass.tmp.create(flat, new Shape(pass.batch, pass.seq));
+        NDArray ids = owned(pass.tmp.create(flat, new Shape(pass.batch, pass.seq)));
         return Embedding.embedding(ids, weight(names.embedding()), SparseFormat.DENSE).singletonOrThrow();
     }
 
@@ -281,7 +293,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
 
     /** Rows {@code idx} of a 2-D array; differentiable. */
     private static NDArray rows(NDArray flat, long[] idx, NDManager tmp) {
-        return flat.get(new NDIndex("{}", tmp.create(idx)));
+        return flat.get(new NDIndex("{}", owned(tmp.create(idx))));
     }
 
     private NDArray residualHooks(int layer, NDArray h, Pass pass) {
@@ -359,10 +371,12 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         Scalars s = scalars;
         return switch (config.activation()) {
             case GELU -> ai.djl.nn.Activation.gelu(x);
-            // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-            case GELU_TANH -> x.mul(s.half).mul(x.add(x.mul(x).mul(x).mul(s.geluCubic)).mul(s.sqrtTwoOverPi).tanh().add(s.one));
-            // 0.5·x·(1 + tanh(x·0.7978845608·(1 + 0.044715·x²)))
-            case GELU_FAST -> x.mul(s.half).mul(x.mul(s.geluFastScale).mul(x.mul(x).mul(s.geluCubic).add(s.one)).tanh().add(s.one));
+            // 0.5·x·(1 + tanh(z)) with z = √(2/π)·(x + 0.044715·x³), written as x·σ(2z) (0.5·(1 + tanh z) = σ(2z)):
+            // the same function in 6 element-wise ops instead of 9, and without tanh, which libtorch's CPU build
+            // computes far slower than the sigmoid (4 ms against 1 ms per layer for 768 × 1024 elements).
+            case GELU_TANH -> x.mul(ai.djl.nn.Activation.sigmoid(x.mul(x).mul(s.geluTanhCubic).add(s.geluTanhLinear).mul(x)));
+            // 0.5·x·(1 + tanh(x·0.7978845608·(1 + 0.044715·x²))), as x·σ(2z) likewise
+            case GELU_FAST -> x.mul(ai.djl.nn.Activation.sigmoid(x.mul(x).mul(s.geluFastCubic).add(s.geluFastLinear).mul(x)));
             case RELU -> ai.djl.nn.Activation.relu(x);
         };
     }
@@ -437,7 +451,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                     }
                 }
             }
-            this.mask = tmp.create(m, new Shape(batch, 1, seq, slots));
+            this.mask = owned(tmp.create(m, new Shape(batch, 1, seq, slots)));
             NDList tables = rotary.dims() == 0 ? null : rotary.tables(positions, tmp);
             this.cos = tables == null ? null : tables.get(0);
             this.sin = tables == null ? null : tables.get(1);
@@ -446,19 +460,19 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
 
     /** Constants as 0-d tensors kept alive by the model (Number overloads are unsafe on an autograd path). */
     protected static final class Scalars {
-        final NDArray half;
-        final NDArray one;
-        final NDArray geluCubic;
-        final NDArray sqrtTwoOverPi;
-        final NDArray geluFastScale;
+        /** 2z = x·(linear + cubic·x²) for the tanh GELUs' argument z. */
+        final NDArray geluTanhLinear;
+        final NDArray geluTanhCubic;
+        final NDArray geluFastLinear;
+        final NDArray geluFastCubic;
         final NDArray attentionScale;
 
         Scalars(NDManager m, int headDim) {
-            half = m.create(0.5f);
-            one = m.create(1.0f);
-            geluCubic = m.create(0.044715f);
-            sqrtTwoOverPi = m.create((float) Math.sqrt(2.0 / Math.PI));
-            geluFastScale = m.create(0.7978845608f);
+            double sqrtTwoOverPi = Math.sqrt(2.0 / Math.PI);
+            geluTanhLinear = m.create((float) (2 * sqrtTwoOverPi));
+            geluTanhCubic = m.create((float) (2 * sqrtTwoOverPi * 0.044715));
+            geluFastLinear = m.create((float) (2 * 0.7978845608));
+            geluFastCubic = m.create((float) (2 * 0.7978845608 * 0.044715));
             attentionScale = m.create((float) (1.0 / Math.sqrt(headDim)));
         }
     }

@@ -74,7 +74,7 @@ final class Rotary {
             }
         }
         Shape shape = new Shape(batch, 1, seq, dims);
-        return new NDList(manager.create(c, shape), manager.create(s, shape));
+        return new NDList(CausalLm.owned(manager.create(c, shape)), CausalLm.owned(manager.create(s, shape)));
     }
 
     /** x: [batch, heads, seq, head_dim]; cos, sin: [batch, 1, seq, dims]. */
