@@ -208,6 +208,10 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
             } else {
                 h = embed(pass);
             }
+            if (r.startHidden != null && r.startLayer > 0) {
+                // the start residual is the output of block startLayer - 1: its residual hooks apply to it
+                h = residualHooks(r.startLayer - 1, h, pass);
+            }
             for (int layer = r.startLayer; layer < stop; layer++) {
                 h = block(layer, h, pass);
                 h = residualHooks(layer, h, pass);

@@ -76,7 +76,8 @@ public final class ForwardRequest {
 
     /**
      * Starts at block {@code layer} from a residual stream {@code hidden} ([batch, seq, d_model]) computed earlier
-     * for the same tokens, e.g. the output of the blocks below MEMIT's layer L, computed once.
+     * for the same tokens, e.g. the output of the blocks below MEMIT's layer L, computed once. The hidden state is
+     * the residual after block {@code layer - 1}: residual hooks of that layer (edits, captures) apply to it.
      */
     public ForwardRequest startFrom(int layer, NDArray hidden) {
         this.startLayer = layer;

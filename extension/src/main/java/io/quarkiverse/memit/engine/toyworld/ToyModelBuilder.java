@@ -54,7 +54,7 @@ public final class ToyModelBuilder {
     /** Merges of the learned tokenizer: enough for whole words of the templates, names still split. */
     public static final int MERGES = 500;
     /** CounterFact cases written: 1,000 for the edit-count curve plus spares. */
-    public static final int CASES = 1200;
+    public static final int CASES = 1050;
 
     private ToyModelBuilder() {
     }

@@ -14,7 +14,6 @@ import java.util.Set;
 import java.util.SplittableRandom;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -213,16 +212,18 @@ public record ToyWorld(long seed, List<Relation> relations, List<Fact> facts, Li
         return prompts;
     }
 
-    /** Writes {@code world.json} (facts with their templates), {@code train.txt} and {@code counterfact.json}. */
+    /**
+     * Writes {@code world.json} (relations, and facts with their templates) and {@code counterfact.json}; the training
+     * corpus is {@link #trainingTexts()} of the same world.
+     */
     public void write(Path dir, int counterFactCases) throws IOException {
         Files.createDirectories(dir);
-        ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        ObjectMapper json = new ObjectMapper();
         Map<String, Object> world = new LinkedHashMap<>();
         world.put("seed", seed);
         world.put("relations", relations);
         world.put("facts", facts);
         json.writeValue(dir.resolve("world.json").toFile(), world);
-        Files.write(dir.resolve("train.txt"), trainingTexts());
         new ObjectMapper().writeValue(dir.resolve("counterfact.json").toFile(), counterFact(counterFactCases, seed + 1));
     }
 

@@ -240,6 +240,14 @@ class ForwardBehaviourTest {
             NDArray start = lower.hidden().reshape(batch, seq, model.config().dModel());
             float[] resumed = logits(model, ForwardRequest.rightPadded(rows, 0).startFrom(1, start), m);
             assertTrue(maxAbsDiff(full, 0, resumed, 0, full.length) <= 1e-6);
+            // an edit of the start residual (block 0's output) gives the same logits as the edit in a full pass
+            NDArray delta = m.randomNormal(new Shape(1, model.config().dModel()));
+            TokenPositions at = new TokenPositions(new int[] { 1 }, new int[] { 2 });
+            float[] editedFull = logits(model, ForwardRequest.rightPadded(rows, 0).hook(new ForwardHook.ResidualEdit(0, at, delta)), m);
+            float[] editedResumed = logits(model, ForwardRequest.rightPadded(rows, 0).startFrom(1, start)
+                    .hook(new ForwardHook.ResidualEdit(0, at, delta)), m);
+            assertTrue(maxAbsDiff(editedFull, 0, full, 0, full.length) > 1e-3);
+            assertTrue(maxAbsDiff(editedFull, 0, editedResumed, 0, full.length) <= 1e-6);
         }
     }
 
