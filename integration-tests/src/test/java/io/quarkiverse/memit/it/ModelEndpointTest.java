@@ -23,7 +23,7 @@ class ModelEndpointTest {
                 .body("d_model", is(config.dModel()))
                 .body("heads", is(config.nHeads()))
                 .body("d_ff", is(config.dFf()))
-                .body("vocab", is(257))
+                .body("vocab", is(config.vocabSize()))
                 .body("context", is(config.maxPositions()))
                 .body("parameters", is((int) config.parameterCount()))
                 .body("path", is(ReferenceModel.PATH.toAbsolutePath().toString()));
@@ -35,7 +35,7 @@ class ModelEndpointTest {
                 .when().get("/q/health/ready")
                 .then()
                 .statusCode(200)
-                .body("checks.find { it.name == 'memit-model' }.data.path", is("models/toy-gptj"))
+                .body("checks.find { it.name == 'memit-model' }.data.path", is(ReferenceModel.PATH.toString()))
                 .body("checks.find { it.name == 'memit-model' }.data.architecture", is("gptj"));
     }
 }

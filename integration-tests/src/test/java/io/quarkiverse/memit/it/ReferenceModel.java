@@ -15,7 +15,7 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
 final class ReferenceModel implements AutoCloseable {
 
     /** The checkpoint application.properties serves (tests run in this module's directory). */
-    static final Path PATH = Path.of("models/toy-gptj");
+    static final Path PATH = Path.of("../extension/src/test/resources/toy-world/gptj");
 
     private final NDManager manager;
     private final CausalLm model;

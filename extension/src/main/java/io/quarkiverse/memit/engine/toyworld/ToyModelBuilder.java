@@ -80,7 +80,7 @@ public final class ToyModelBuilder {
         Path out = Path.of(args.length > 0 ? args[0] : "extension/src/test/resources/toy-world");
         long seed = args.length > 1 ? Long.parseLong(args[1]) : 7;
         List<String> architectures = List.of((args.length > 2 ? args[2] : "gptj,gpt_neox").split(","));
-        int epochs = args.length > 3 ? Integer.parseInt(args[3]) : 12;
+        int epochs = args.length > 3 ? Integer.parseInt(args[3]) : 16;
         build(out, seed, architectures, epochs);
     }
 
