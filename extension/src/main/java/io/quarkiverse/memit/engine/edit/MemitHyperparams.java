@@ -182,7 +182,7 @@ public record MemitHyperparams(
         }
     }
 
-    /** The JSON the reference reads, keys in its order. */
+    /** The JSON the reference reads, keys in the order of its {@code MEMITHyperParams} fields. */
     public String toJson() {
         try {
             return JSON.writeValueAsString(this);
