@@ -34,6 +34,15 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * <p>
  * The update is solved in float64 (keys, residuals and adjusted keys); the targets and passes are float32, as the
  * reference's.
+ *
+ * <pre>{@code
+ * Memit memit = new Memit(model, tokenizer, MemitHyperparams.gptJ6B(), new DirectKeySolver(secondMoments, 15000));
+ * try (Delta delta = memit.execute(List.of(new Rewrite("Danielle Darrieux", "The mother tongue of {} is", "English")));
+ *         NDManager generation = model.manager().newSubManager()) {
+ *     FfnOutWeights edited = delta.asFfnOutWeights(model, generation); // the model's own weights stay as they are
+ *     model.forward(ForwardRequest.tokens(ids, lengths).ffnOut(edited));
+ * }
+ * }</pre>
  */
 public final class Memit {
 

@@ -88,7 +88,7 @@ class TargetOptimizerTest {
 
     @Test
     void batchedTargetsEqualSerialTargets() {
-        MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 1);
+        MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 1).withOptimisation(12, 0.5);
         try (NDManager m = manager.newSubManager()) {
             TargetOptimizer.Targets batched = optimize(hp, MIDDLE, TargetOptimizer.Mode.BATCHED, m);
             TargetOptimizer.Targets serial = optimize(hp, MIDDLE, TargetOptimizer.Mode.SERIAL, m);
@@ -107,7 +107,7 @@ class TargetOptimizerTest {
     @Test
     void batchedTargetsEqualSerialTargetsWhenRewritesStopEarly() {
         MemitHyperparams hp = EditFixtures.hparams(List.of(3), 3, 1).withRegularisation(0.05, 10, 0.001)
-                .withOptimisation(40, 2.0);
+                .withOptimisation(20, 2.0);
         try (NDManager m = manager.newSubManager();
                 CausalLm sharp = EditFixtures.randomModel(EditFixtures.gptj4(), 7, 10, m)) {
             TargetOptimizer.Targets batched = optimize(sharp, hp, END, TargetOptimizer.Mode.BATCHED, m);
