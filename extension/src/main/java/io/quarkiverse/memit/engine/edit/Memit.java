@@ -110,7 +110,8 @@ public final class Memit {
 
     /**
      * Checks a batch against this model: no two rewrites of the same subject and prompt, every prompt (with each
-     * context template and the target) within the model's context, a target that has tokens.
+     * context template and the target) within the model's context, a target that has tokens, a fact token inside
+     * every prompt.
      *
      * @throws InvalidRewriteException listing every problem
      */
@@ -129,10 +130,18 @@ public final class Memit {
                 problems.add(new InvalidRewriteException.Problem(i, r.describe(), "the target has no tokens"));
                 continue;
             }
-            int longest = tokenizer.encode(Rewrite.fill(TargetOptimizer.KL_PROMPT, r.subject())).length;
-            for (String t : all) {
-                longest = Math.max(longest, tokenizer.encode(Rewrite.fill(Rewrite.fill(t, r.prompt()), r.subject())).length
-                        + targetTokens - 1);
+            int longest;
+            try {
+                FactToken factToken = hparams.factTokenStrategy();
+                longest = PromptRow.of(i, -1, TargetOptimizer.KL_PROMPT, r.subject(), tokenizer, factToken).ids().length;
+                for (String t : all) {
+                    PromptRow row = PromptRow.of(i, -1, Rewrite.fill(t, r.prompt()), r.subject(), tokenizer, factToken);
+                    longest = Math.max(longest, row.ids().length + targetTokens - 1);
+                }
+            } catch (IllegalStateException | IllegalArgumentException e) {
+                problems.add(new InvalidRewriteException.Problem(i, r.describe(), "the subject's tokens cannot be located: "
+                        + e.getMessage()));
+                continue;
             }
             if (longest > context) {
                 problems.add(new InvalidRewriteException.Problem(i, r.describe(), "prompt and target take " + longest

@@ -23,6 +23,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.quarkiverse.memit.engine.eval.TargetScorer;
+import io.quarkiverse.memit.engine.model.Architecture;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.FfnOutWeights;
 import io.quarkiverse.memit.engine.model.ForwardHook;
@@ -267,6 +268,29 @@ class MemitTest {
             EditFailedException e = assertThrows(EditFailedException.class,
                     () -> memit(hp).execute(REWRITES, broken, m));
             assertTrue(e.stage().contains("targets"), e.getMessage());
+        }
+    }
+
+    @Test
+    void editsANeoXModelToo() throws IOException {
+        Path neoxDir = dir.resolve("neox");
+        MemitHyperparams hp = MemitHyperparams.toy(Architecture.GPT_NEOX).withLayers(List.of(0, 1)).withLossLayer(2)
+                .withOptimisation(4, 0.5).withMom2UpdateWeight(100);
+        try (NDManager m = manager.newSubManager();
+                CausalLm neox = CausalLm.load(TinyModels.checkpoint(neoxDir, TinyModels.neox(true), 5), m)) {
+            Map<Integer, NDArray> c = EditFixtures.secondMoments(neox, tokenizer, hp.layers(), m);
+            Memit memit = new Memit(neox, tokenizer, hp, DirectKeySolver.of(c, hp), EditFixtures.TEMPLATES,
+                    Memit.Options.DEFAULTS.withMode(TargetOptimizer.Mode.SERIAL));
+            List<Rewrite> rewrites = List.of(new Rewrite("Ann", "{} is in", "Rome"));
+            try (Delta delta = memit.execute(rewrites, null, m)) {
+                assertEquals(new Shape(32, 1), delta.layer(1).residuals().getShape());
+                assertEquals(new Shape(64, 1), delta.layer(1).adjustedKeys().getShape());
+                assertEquals(3, delta.targetStats().get(0).steps());
+                assertEquals(new Shape(32, 64), delta.apply((FfnOutWeights) neox::ffnOutWeight, m).get(0).getShape());
+            }
+            // GPT-J settings name GPT-J's modules
+            assertThrows(IllegalArgumentException.class, () -> new Memit(neox, tokenizer,
+                    MemitHyperparams.toy(Architecture.GPTJ).withLayers(List.of(0, 1)).withLossLayer(2), (l, k) -> k));
         }
     }
 
