@@ -102,7 +102,8 @@ class MemitTest {
             // second layer: R = z − h^L of the model with layer 1 updated
             NDArray w1 = delta.layer(1).applyTo(model.ffnOutWeight(1), m);
             FfnOutWeights afterFirst = layer -> layer == 1 ? w1 : model.ffnOutWeight(layer);
-            KeyComputer keys = new KeyComputer(model, tokenizer, EditFixtures.TEMPLATES, FactToken.SUBJECT_LAST);
+            // 4 prompts per pass: the bare prompts of the two rewrites fall in different passes
+            KeyComputer keys = new KeyComputer(model, tokenizer, EditFixtures.TEMPLATES, FactToken.SUBJECT_LAST, 4);
             KeyComputer.Reads reads = keys.read(REWRITES, 2, 2, afterFirst, m);
             double[] r1 = doubles(delta.layer(2).residuals());
             assertTrue(maxRelative(r1, doubles(targets.targets().sub(reads.outputs()))) < 1e-5, "R² = z − h^L(edited)");
