@@ -1,0 +1,265 @@
+package io.quarkiverse.memit.engine.edit;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.FfnOutWeights;
+import io.quarkiverse.memit.engine.model.Tokenizer;
+
+/**
+ * MEMIT (Meng et al., "Mass-Editing Memory in a Transformer", ICLR 2023, Alg. 1) over a {@link CausalLm}: computes
+ * the {@link Delta} that writes a batch of rewrites into the FFN output matrices of the hparams' layers ℛ. As the
+ * reference's {@code execute_memit}:
+ * <ol>
+ * <li>the targets z_i at L = max ℛ ({@link TargetOptimizer}, Eq. 16);</li>
+ * <li>for each layer l of ℛ, ascending, on the model as edited so far: the keys K^l ({@link KeyComputer}), the
+ * current h_i^L at each bare prompt, the residuals R^l = (Z − H^L) / (|ℛ| − position of l), spreading what is left
+ * of z − h over the layers still to edit (Alg. 1), the adjusted keys A^l = (λC^l + K^lK^lᵀ)⁻¹K^l
+ * ({@link KeySolver}), and Δ^l = R^l A^lᵀ (Eq. 14), applied to a copy of the layer's matrix before the next layer's
+ * keys are read.</li>
+ * </ol>
+ * The model's weights are never modified: passes run on copies through {@code ForwardRequest.ffnOut}. A NaN or
+ * infinity anywhere stops the edit with {@link EditFailedException} before a delta exists.
+ * <p>
+ * The update is solved in float64 (keys, residuals and adjusted keys); the targets and passes are float32, as the
+ * reference's.
+ *
+ * <pre>{@code
+ * Memit memit = new Memit(model, tokenizer, MemitHyperparams.gptJ6B(), new DirectKeySolver(secondMoments, 15000));
+ * try (Delta delta = memit.execute(List.of(new Rewrite("Danielle Darrieux", "The mother tongue of {} is", "English")));
+ *         NDManager generation = model.manager().newSubManager()) {
+ *     FfnOutWeights edited = delta.asFfnOutWeights(model, generation); // the model's own weights stay as they are
+ *     model.forward(ForwardRequest.tokens(ids, lengths).ffnOut(edited));
+ * }
+ * }</pre>
+ */
+public final class Memit {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Memit.class);
+
+    /**
+     * How the work is cut; none of these changes the result.
+     *
+     * @param mode batched (default) or serial optimisation of the targets
+     * @param factsPerPass most rewrites whose targets are optimised in one forward/backward
+     * @param rowsPerPass most prompts per forward pass when reading keys
+     */
+    public record Options(TargetOptimizer.Mode mode, int factsPerPass, int rowsPerPass) {
+
+        public static final Options DEFAULTS = new Options(TargetOptimizer.Mode.BATCHED,
+                TargetOptimizer.Options.DEFAULTS.factsPerPass(), KeyComputer.DEFAULT_ROWS_PER_PASS);
+
+        public Options {
+            Objects.requireNonNull(mode, "mode");
+            if (factsPerPass < 1 || rowsPerPass < 1) {
+                throw new IllegalArgumentException("factsPerPass and rowsPerPass must be ≥ 1");
+            }
+        }
+
+        public Options withMode(TargetOptimizer.Mode mode) {
+            return new Options(mode, factsPerPass, rowsPerPass);
+        }
+    }
+
+    private final CausalLm model;
+    private final Tokenizer tokenizer;
+    private final MemitHyperparams hparams;
+    private final KeySolver solver;
+    private final ContextTemplates fixedTemplates;
+    private final Options options;
+
+    /** MEMIT with the model's cached context templates and default options. */
+    public Memit(CausalLm model, Tokenizer tokenizer, MemitHyperparams hparams, KeySolver solver) {
+        this(model, tokenizer, hparams, solver, null, Options.DEFAULTS);
+    }
+
+    /**
+     * @param templates context templates; null for the model's own ({@link ContextTemplates#forModel}, generated on
+     *        first use)
+     */
+    public Memit(CausalLm model, Tokenizer tokenizer, MemitHyperparams hparams, KeySolver solver, ContextTemplates templates,
+            Options options) {
+        this.model = Objects.requireNonNull(model, "model");
+        this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
+        this.hparams = Objects.requireNonNull(hparams, "hparams");
+        this.solver = Objects.requireNonNull(solver, "solver");
+        this.fixedTemplates = templates;
+        this.options = Objects.requireNonNull(options, "options");
+        hparams.checkFits(model.config());
+    }
+
+    public MemitHyperparams hparams() {
+        return hparams;
+    }
+
+    /** The context templates in use. */
+    public ContextTemplates templates() {
+        return fixedTemplates != null ? fixedTemplates : ContextTemplates.forModel(model, tokenizer);
+    }
+
+    /**
+     * Checks a batch against this model: no two rewrites of the same subject and prompt, every prompt (with each
+     * context template and the target) within the model's context, a target that has tokens, a fact token inside
+     * every prompt.
+     *
+     * @throws InvalidRewriteException listing every problem
+     */
+    public void validate(List<Rewrite> rewrites) {
+        if (rewrites.isEmpty()) {
+            throw new IllegalArgumentException("no rewrites");
+        }
+        Rewrite.checkBatch(rewrites);
+        List<InvalidRewriteException.Problem> problems = new ArrayList<>();
+        int context = model.config().maxPositions();
+        List<String> all = templates().all();
+        for (int i = 0; i < rewrites.size(); i++) {
+            Rewrite r = rewrites.get(i);
+            int targetTokens = tokenizer.encode(r.spacedTarget()).length;
+            if (targetTokens == 0) {
+                problems.add(new InvalidRewriteException.Problem(i, r.describe(), "the target has no tokens"));
+                continue;
+            }
+            int longest;
+            try {
+                FactToken factToken = hparams.factTokenStrategy();
+                longest = PromptRow.of(i, -1, TargetOptimizer.KL_PROMPT, r.subject(), tokenizer, factToken).ids().length;
+                for (String t : all) {
+                    PromptRow row = PromptRow.of(i, -1, Rewrite.fill(t, r.prompt()), r.subject(), tokenizer, factToken);
+                    longest = Math.max(longest, row.ids().length + targetTokens - 1);
+                }
+            } catch (IllegalStateException | IllegalArgumentException e) {
+                problems.add(new InvalidRewriteException.Problem(i, r.describe(), "the subject's tokens cannot be located: "
+                        + e.getMessage()));
+                continue;
+            }
+            if (longest > context) {
+                problems.add(new InvalidRewriteException.Problem(i, r.describe(), "prompt and target take " + longest
+                        + " tokens with the longest context template; the model's context is " + context));
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new InvalidRewriteException(problems);
+        }
+    }
+
+    /** Computes the delta of a batch on the checkpoint's weights; the delta's factors belong to the model's manager. */
+    public Delta execute(List<Rewrite> rewrites) {
+        return execute(rewrites, null, model.manager());
+    }
+
+    /**
+     * Computes the delta of a batch on top of a weight generation.
+     *
+     * @param base the FFN output matrices the batch is applied to; null for the checkpoint's
+     * @param parent the delta's factors live in a sub-manager of it
+     * @throws InvalidRewriteException if the batch does not pass {@link #validate(List)}
+     * @throws EditFailedException if a value became NaN or infinite; nothing is left behind
+     */
+    public Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent) {
+        validate(rewrites);
+        FfnOutWeights baseWeights = base != null ? base : model::ffnOutWeight;
+        ContextTemplates templates = templates();
+        List<Integer> layers = hparams.layers();
+        int zLayer = hparams.zLayer();
+        int n = rewrites.size();
+        NDManager deltaManager = parent.newSubManager();
+        try (NDManager work = parent.newSubManager()) {
+            TargetOptimizer optimizer = new TargetOptimizer(model, tokenizer, hparams, templates,
+                    new TargetOptimizer.Options(options.mode(), options.factsPerPass()));
+            TargetOptimizer.Targets targets = optimizer.optimize(rewrites, baseWeights, work);
+            requireFinite(targets.targets(), "targets z", zLayer);
+            KeyComputer keyComputer = new KeyComputer(model, tokenizer, templates, hparams.factTokenStrategy(),
+                    options.rowsPerPass());
+
+            Map<Integer, NDArray> edited = new LinkedHashMap<>();
+            FfnOutWeights current = layer -> {
+                NDArray w = edited.get(layer);
+                return w != null ? w : baseWeights.weight(layer);
+            };
+            List<Delta.LayerUpdate> updates = new ArrayList<>();
+            for (int i = 0; i < layers.size(); i++) {
+                int layer = layers.get(i);
+                try (NDScope scope = new NDScope()) {
+                    KeyComputer.Reads reads = keyComputer.read(rewrites, layer, zLayer, current, work);
+                    requireFinite(reads.keys(), "keys", layer);
+                    requireFinite(reads.outputs(), "current h at layer " + zLayer, layer);
+                    // Alg. 1: what is still missing of z − h^L, spread evenly over this layer and those after it
+                    NDArray missing = targets.targets().sub(reads.outputs()); // [d_model, n] float32, as the reference
+                    NDArray residuals = missing.toType(DataType.FLOAT64, false)
+                            .div(work.create((double) (layers.size() - i)));
+                    NDArray keys = reads.keys().toType(DataType.FLOAT64, false); // [d_ff, n]
+                    // the reference repeats residual columns when a rewrite contributes several keys; here each
+                    // rewrite has exactly one (averaged) key, so K and R have the same n columns
+                    NDArray adjusted = solver.adjustedKeys(layer, keys);
+                    if (!adjusted.getShape().equals(keys.getShape())) {
+                        throw new IllegalStateException("key solver returned " + adjusted.getShape() + " for keys "
+                                + keys.getShape());
+                    }
+                    requireFinite(adjusted, "adjusted keys (λC + KKᵀ)⁻¹K", layer);
+                    requireFinite(residuals, "residuals", layer);
+                    NDArray r = residuals.duplicate();
+                    NDArray a = adjusted.toType(DataType.FLOAT64, true);
+                    NDScope.unregister(r, a);
+                    r.attach(deltaManager);
+                    a.attach(deltaManager);
+                    Delta.LayerUpdate update = new Delta.LayerUpdate(layer, r, a);
+                    NDArray weight = update.applyTo(baseWeights.weight(layer), work);
+                    requireFinite(weight, "updated weight", layer);
+                    edited.put(layer, weight);
+                    updates.add(update);
+                    if (LOG.isInfoEnabled()) {
+                        LOG.info("MEMIT layer {}: {} keys, mean z error {}, |Δ| {}", layer, n,
+                                String.format("%.4f", meanColumnNorm(missing)), String.format("%.4f", frobenius(update)));
+                    }
+                }
+            }
+            return new Delta(deltaManager, rewrites, updates, targets.stats());
+        } catch (RuntimeException e) {
+            deltaManager.close();
+            throw e;
+        }
+    }
+
+    private static void requireFinite(NDArray array, String stage, int layer) {
+        NDArray bad = array.isNaN().logicalOr(array.isInfinite());
+        try (bad) {
+            if (bad.any().getBoolean()) {
+                throw new EditFailedException(stage, layer, "holds NaN or infinite values");
+            }
+        }
+    }
+
+    private static double meanColumnNorm(NDArray m) {
+        double[] v = m.toType(DataType.FLOAT64, false).toDoubleArray();
+        long rows = m.getShape().get(0);
+        int cols = (int) m.getShape().get(1);
+        double total = 0;
+        for (int c = 0; c < cols; c++) {
+            double s = 0;
+            for (long r = 0; r < rows; r++) {
+                double x = v[(int) (r * cols + c)];
+                s += x * x;
+            }
+            total += Math.sqrt(s);
+        }
+        return total / cols;
+    }
+
+    private static double frobenius(Delta.LayerUpdate update) {
+        // ‖R Aᵀ‖_F² = trace((RᵀR)(AᵀA)), without forming the d_model × d_ff matrix
+        NDArray rr = update.residuals().transpose().matMul(update.residuals());
+        NDArray aa = update.adjustedKeys().transpose().matMul(update.adjustedKeys());
+        return Math.sqrt(Math.max(0, rr.mul(aa).sum().getDouble()));
+    }
+}

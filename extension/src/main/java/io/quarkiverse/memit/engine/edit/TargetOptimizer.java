@@ -1,0 +1,587 @@
+package io.quarkiverse.memit.engine.edit;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.LayerNorm;
+import ai.djl.training.GradientCollector;
+import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.FfnOutWeights;
+import io.quarkiverse.memit.engine.model.ForwardHook;
+import io.quarkiverse.memit.engine.model.ForwardRequest;
+import io.quarkiverse.memit.engine.model.ModelConfig;
+import io.quarkiverse.memit.engine.model.TensorNames;
+import io.quarkiverse.memit.engine.model.TokenPositions;
+import io.quarkiverse.memit.engine.model.Tokenizer;
+
+/**
+ * Finds each rewrite's target z_i: the residual after block L (the last edited layer) at the subject's last token
+ * that makes the model say the new object (MEMIT Eq. 16, the reference's {@code compute_z}):
+ *
+ * <pre>
+ *   z_i = h_i^L + argmin_δ  (1/P) Σ_j −log P[o_i | x_j ⊕ p(s_i, r_i)]        (averaged over o_i's tokens)
+ *                            + kl_factor · KL(P[· | "s_i is a"] with δ ‖ without δ)
+ *                            + v_weight_decay · ‖δ‖ / ‖h_i^L‖²
+ * </pre>
+ *
+ * δ is added to the output of block L at the fact token of every prompt of the rewrite: each context template
+ * formatted with the prompt followed by the target's tokens but its last, and the KL prompt "{} is a". δ is
+ * optimised with Adam (lr {@code v_lr}), projected into ‖δ‖ ≤ clamp_norm_factor · ‖h_i^L‖ after each step, and the
+ * optimisation stops at the first evaluation whose loss is below {@value MemitHyperparams#EARLY_STOP_LOSS} or after
+ * {@code v_num_grad_steps} evaluations, exactly as the reference's loop.
+ * <p>
+ * {@link Mode#BATCHED} (the default) optimises all rewrites of a chunk together: one right-padded forward/backward
+ * per step over every rewrite's prompts, δ a {@code [rewrites, d_model]} matrix whose row i is added in rewrite i's
+ * prompts only. The losses are summed, so row i's gradient is rewrite i's own; Adam, the clamp and the early stop
+ * act per row (a converged rewrite leaves the batch), so each rewrite follows the same path as when optimised
+ * alone. Blocks ≤ L do not depend on δ: their output is computed once and each step starts from it.
+ * {@link Mode#SERIAL} optimises one rewrite at a time with full forward passes, the reference's order, for
+ * comparison.
+ * <p>
+ * Two details differ in form, not in value, from the reference: the prompt's tokens are followed by the target's
+ * token ids (the reference decodes them to text and tokenises the concatenation, which gives the same ids for
+ * byte-level BPE and a target with a leading space), and the gradient of the weight decay, {@code ‖δ‖}, is taken in
+ * closed form outside autograd (0 at δ = 0, as PyTorch defines it).
+ */
+public final class TargetOptimizer {
+
+    private static final Logger LOG = LoggerFactory.getLogger(TargetOptimizer.class);
+
+    /** The prompt whose next-token distribution at the subject the KL term preserves. */
+    public static final String KL_PROMPT = "{} is a";
+
+    // torch.optim.Adam's defaults, used by the reference
+    private static final double BETA1 = 0.9;
+    private static final double BETA2 = 0.999;
+    private static final double EPS = 1e-8;
+
+    /** How rewrites are optimised. */
+    public enum Mode {
+        /** All rewrites of a chunk in one forward/backward per step, from a prefix computed once. */
+        BATCHED,
+        /** One rewrite at a time with full forward passes (the reference's order). */
+        SERIAL
+    }
+
+    /**
+     * @param mode batched (default) or serial
+     * @param factsPerPass most rewrites optimised together in batched mode; a larger batch is done in chunks. The
+     *        result does not depend on it; memory does: autograd keeps the activations of blocks L+1 … loss layer for
+     *        every prompt of the chunk (for GPT-J, about 1 GB per rewrite with 30-token prompts)
+     */
+    public record Options(Mode mode, int factsPerPass) {
+
+        public static final Options DEFAULTS = new Options(Mode.BATCHED, 8);
+
+        public Options {
+            Objects.requireNonNull(mode, "mode");
+            if (factsPerPass < 1) {
+                throw new IllegalArgumentException("factsPerPass must be ≥ 1, got " + factsPerPass);
+            }
+        }
+
+        public Options withMode(Mode mode) {
+            return new Options(mode, factsPerPass);
+        }
+    }
+
+    /**
+     * The targets of a batch.
+     *
+     * @param targets Z: {@code [d_model, n]} float32, column i = z_i = h_i^L + δ_i
+     * @param initial {@code [d_model, n]} float32, column i = h_i^L of the unedited model (z₀)
+     * @param stats per rewrite, in batch order
+     */
+    public record Targets(NDArray targets, NDArray initial, List<TargetStats> stats) {
+    }
+
+    private final CausalLm model;
+    private final Tokenizer tokenizer;
+    private final MemitHyperparams hparams;
+    private final ContextTemplates templates;
+    private final Options options;
+    private final FactToken factToken;
+    private final int zLayer;
+    private final int lossLayer;
+    private final int dModel;
+
+    public TargetOptimizer(CausalLm model, Tokenizer tokenizer, MemitHyperparams hparams, ContextTemplates templates,
+            Options options) {
+        this.model = Objects.requireNonNull(model, "model");
+        this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
+        this.hparams = Objects.requireNonNull(hparams, "hparams");
+        this.templates = Objects.requireNonNull(templates, "templates");
+        this.options = Objects.requireNonNull(options, "options");
+        hparams.checkFits(model.config());
+        this.factToken = hparams.factTokenStrategy();
+        this.zLayer = hparams.zLayer();
+        this.lossLayer = hparams.lossLayer();
+        this.dModel = model.config().dModel();
+    }
+
+    /**
+     * Optimises the targets of {@code rewrites}.
+     *
+     * @param weights FFN output matrices to run with; null for the checkpoint's
+     * @param manager owns the result
+     * @throws EditFailedException if a loss or a gradient is not finite
+     */
+    public Targets optimize(List<Rewrite> rewrites, FfnOutWeights weights, NDManager manager) {
+        int n = rewrites.size();
+        if (n == 0) {
+            throw new IllegalArgumentException("no rewrites");
+        }
+        List<Fact> facts = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            facts.add(prepare(i, rewrites.get(i)));
+        }
+        float[][] z = new float[n][];
+        float[][] z0 = new float[n][];
+        TargetStats[] stats = new TargetStats[n];
+        int chunk = options.mode() == Mode.BATCHED ? options.factsPerPass() : 1;
+        boolean fromPrefix = options.mode() == Mode.BATCHED;
+        for (int from = 0; from < n; from += chunk) {
+            new Chunk(facts.subList(from, Math.min(n, from + chunk)), fromPrefix, weights).run(manager, z, z0, stats);
+        }
+        for (int i = 0; i < n; i++) {
+            LOG.debug("target of rewrite #{} {}: {}", i, rewrites.get(i), stats[i]);
+        }
+        return new Targets(columns(z, manager), columns(z0, manager), List.of(stats));
+    }
+
+    /** {@code [d, n]} from n vectors of length d. */
+    private NDArray columns(float[][] vectors, NDManager manager) {
+        int n = vectors.length;
+        float[] flat = new float[dModel * n];
+        for (int i = 0; i < n; i++) {
+            for (int k = 0; k < dModel; k++) {
+                flat[k * n + i] = vectors[i][k];
+            }
+        }
+        return owned(manager.create(flat, new Shape(dModel, n)));
+    }
+
+    // ---------------------------------------------------------------- prompts of a rewrite
+
+    /** A rewrite's rows: rewriting prompts (prompt ids ++ target ids but the last) and the KL prompt. */
+    private record Fact(int index, Rewrite rewrite, long[] target, List<Row> rows) {
+    }
+
+    /**
+     * One prompt of a rewrite.
+     *
+     * @param ids the tokens of the row
+     * @param lookup the fact token, where δ is added
+     * @param labelPositions for a rewriting prompt: the positions whose next-token logits predict the target's
+     *        tokens; empty for the KL prompt
+     */
+    private record Row(long[] ids, int lookup, int[] labelPositions) {
+
+        boolean kl() {
+            return labelPositions.length == 0;
+        }
+    }
+
+    private Fact prepare(int index, Rewrite rewrite) {
+        long[] target = tokenizer.encode(rewrite.spacedTarget());
+        if (target.length == 0) {
+            throw new InvalidRewriteException(rewrite.describe(), "the target has no tokens");
+        }
+        List<Row> rows = new ArrayList<>();
+        int context = model.config().maxPositions();
+        for (String template : templates.all()) {
+            PromptRow p = PromptRow.of(index, -1, Rewrite.fill(template, rewrite.prompt()), rewrite.subject(), tokenizer,
+                    factToken);
+            long[] ids = Arrays.copyOf(p.ids(), p.ids().length + target.length - 1);
+            System.arraycopy(target, 0, ids, p.ids().length, target.length - 1);
+            if (ids.length > context) {
+                throw new InvalidRewriteException(rewrite.describe(), "a rewriting prompt has " + ids.length
+                        + " tokens; the model's context is " + context);
+            }
+            int[] labelPositions = new int[target.length];
+            for (int j = 0; j < target.length; j++) {
+                labelPositions[j] = p.ids().length - 1 + j;
+            }
+            rows.add(new Row(ids, p.lookup(), labelPositions));
+        }
+        PromptRow kl = PromptRow.of(index, -1, KL_PROMPT, rewrite.subject(), tokenizer, factToken);
+        rows.add(new Row(kl.ids(), kl.lookup(), new int[0]));
+        return new Fact(index, rewrite, target, rows);
+    }
+
+    // ---------------------------------------------------------------- optimisation of a chunk
+
+    /** The optimisation state of rewrites optimised together. */
+    private final class Chunk {
+        final List<Fact> facts;
+        final boolean fromPrefix;
+        final FfnOutWeights weights;
+        final int nf;
+        /** all rows of the chunk, fact-major, right-padded to one length */
+        final long[][] tokens;
+        final int[] lengths;
+        final int[] rowFact;
+        final List<Row> rows = new ArrayList<>();
+        final int seq;
+
+        // per fact, in chunk order
+        final float[][] delta;
+        final double[][] adamM;
+        final double[][] adamV;
+        final boolean[] active;
+        final float[][] z0;
+        final double[] z0Norm;
+        final float[][] klInit;
+
+        Chunk(List<Fact> facts, boolean fromPrefix, FfnOutWeights weights) {
+            this.facts = facts;
+            this.fromPrefix = fromPrefix;
+            this.weights = weights;
+            this.nf = facts.size();
+            List<Integer> owner = new ArrayList<>();
+            for (int f = 0; f < nf; f++) {
+                for (Row r : facts.get(f).rows()) {
+                    rows.add(r);
+                    owner.add(f);
+                }
+            }
+            this.seq = rows.stream().mapToInt(r -> r.ids().length).max().orElseThrow();
+            this.tokens = new long[rows.size()][seq];
+            this.lengths = new int[rows.size()];
+            this.rowFact = owner.stream().mapToInt(Integer::intValue).toArray();
+            long pad = model.config().eosTokenId();
+            for (int r = 0; r < rows.size(); r++) {
+                Arrays.fill(tokens[r], pad);
+                System.arraycopy(rows.get(r).ids(), 0, tokens[r], 0, rows.get(r).ids().length);
+                lengths[r] = rows.get(r).ids().length;
+            }
+            this.delta = new float[nf][dModel];
+            this.adamM = new double[nf][dModel];
+            this.adamV = new double[nf][dModel];
+            this.active = new boolean[nf];
+            Arrays.fill(active, true);
+            this.z0 = new float[nf][];
+            this.z0Norm = new double[nf];
+            this.klInit = new float[nf][];
+        }
+
+        void run(NDManager manager, float[][] zOut, float[][] z0Out, TargetStats[] statsOut) {
+            try (NDManager chunkManager = manager.newSubManager()) {
+                NDArray prefix = null;
+                if (fromPrefix) {
+                    // h after block L without δ, computed once: blocks ≤ L do not depend on δ
+                    prefix = model.forward(ForwardRequest.tokens(tokens, lengths).stopBefore(zLayer + 1)
+                            .logits(ForwardRequest.Logits.NONE).ffnOut(weights).resultManager(chunkManager)).hidden();
+                }
+                int steps = hparams.vNumGradSteps();
+                for (int it = 0; it < steps && any(active); it++) {
+                    step(it, prefix, chunkManager, statsOut);
+                }
+            }
+            for (int f = 0; f < nf; f++) {
+                int i = facts.get(f).index();
+                float[] z = new float[dModel];
+                for (int k = 0; k < dModel; k++) {
+                    z[k] = z0[f][k] + delta[f][k];
+                }
+                zOut[i] = z;
+                z0Out[i] = z0[f];
+            }
+        }
+
+        /**
+         * Evaluates the loss of the active rewrites with their current δ; retires those that converged or ran out of
+         * steps; takes an Adam step and clamps δ for the others.
+         */
+        private void step(int it, NDArray prefix, NDManager chunkManager, TargetStats[] statsOut) {
+            int[] act = indices(active);
+            int na = act.length;
+            int[] slot = new int[nf]; // chunk fact -> row of the δ matrix
+            Arrays.fill(slot, -1);
+            for (int a = 0; a < na; a++) {
+                slot[act[a]] = a;
+            }
+            // the rows of the active rewrites, fact-major as in the chunk
+            List<Integer> sel = new ArrayList<>();
+            for (int r = 0; r < rows.size(); r++) {
+                if (slot[rowFact[r]] >= 0) {
+                    sel.add(r);
+                }
+            }
+            int b = sel.size();
+            long[][] tok = new long[b][];
+            int[] len = new int[b];
+            int[] editRows = new int[b];
+            int[] editPositions = new int[b];
+            int[] deltaRows = new int[b];
+            int[] firstRow = new int[na];
+            Arrays.fill(firstRow, -1);
+            List<Long> gatherAt = new ArrayList<>();
+            List<Long> labels = new ArrayList<>();
+            List<int[]> labelSpans = new ArrayList<>(); // per rewriting row: [slot, first label, count]
+            long[] klAt = new long[na];
+            for (int i = 0; i < b; i++) {
+                int r = sel.get(i);
+                Row row = rows.get(r);
+                int a = slot[rowFact[r]];
+                tok[i] = tokens[r];
+                len[i] = lengths[r];
+                editRows[i] = i;
+                editPositions[i] = row.lookup();
+                deltaRows[i] = a;
+                if (firstRow[a] < 0) {
+                    firstRow[a] = i;
+                }
+                if (row.kl()) {
+                    klAt[a] = (long) i * seq + row.lookup();
+                } else {
+                    labelSpans.add(new int[] { a, gatherAt.size(), row.labelPositions().length });
+                    long[] target = facts.get(rowFact[r]).target();
+                    for (int j = 0; j < row.labelPositions().length; j++) {
+                        gatherAt.add((long) i * seq + row.labelPositions()[j]);
+                        labels.add(target[j]);
+                    }
+                }
+            }
+            int nLabels = gatherAt.size();
+            int nRewriting = labelSpans.size();
+
+            try (NDManager m = chunkManager.newSubManager(); NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                float[] flatDelta = new float[na * dModel];
+                for (int a = 0; a < na; a++) {
+                    System.arraycopy(delta[act[a]], 0, flatDelta, a * dModel, dModel);
+                }
+                NDArray deltaArray = owned(m.create(flatDelta, new Shape(na, dModel)));
+                deltaArray.setRequiresGradient(true);
+
+                ForwardRequest request = ForwardRequest.tokens(tok, len);
+                if (prefix != null) {
+                    NDArray start = b == rows.size() ? prefix
+                            : prefix.get(new NDIndex("{}", owned(m.create(sel.stream().mapToLong(Integer::longValue).toArray()))));
+                    request.startFrom(zLayer + 1, start);
+                }
+                request.hook(new ForwardHook.ResidualEdit(zLayer, new TokenPositions(editRows, editPositions), deltaRows,
+                        deltaArray));
+                ForwardHook.ResidualCapture initial = null;
+                if (it == 0) {
+                    int[] at = new int[na];
+                    for (int a = 0; a < na; a++) {
+                        at[a] = editPositions[firstRow[a]];
+                    }
+                    initial = new ForwardHook.ResidualCapture(zLayer, new TokenPositions(firstRow, at));
+                    request.hook(initial);
+                }
+                request.stopBefore(lossLayer + 1).logits(ForwardRequest.Logits.NONE).ffnOut(weights).resultManager(m);
+
+                // segment sums: label → its row's mean over target tokens; row → its rewrite's mean over prompts
+                float[] rowOfLabel = new float[nRewriting * nLabels];
+                float[] factOfRow = new float[na * nRewriting];
+                int[] rowsPerFact = new int[na];
+                for (int[] span : labelSpans) {
+                    rowsPerFact[span[0]]++;
+                }
+                for (int s = 0; s < nRewriting; s++) {
+                    int[] span = labelSpans.get(s);
+                    for (int j = 0; j < span[2]; j++) {
+                        rowOfLabel[s * nLabels + span[1] + j] = 1f / span[2];
+                    }
+                    factOfRow[span[0] * nRewriting + s] = 1f / rowsPerFact[span[0]];
+                }
+
+                float[] rowNll;
+                float[] factNll;
+                float[] kl = new float[na];
+                float[] gradient = null;
+                double[] wd = new double[na];
+                double[] loss = new double[na];
+                boolean[] retire = new boolean[na];
+                try (GradientCollector collector = CausalLm.pytorch().newGradientCollector()) {
+                    NDArray hidden = model.forward(request).hidden(); // [b, seq, d_model] after block lossLayer
+                    long[] at = new long[nLabels + na];
+                    for (int p = 0; p < nLabels; p++) {
+                        at[p] = gatherAt.get(p);
+                    }
+                    System.arraycopy(klAt, 0, at, nLabels, na);
+                    NDArray picked = hidden.reshape((long) b * seq, dModel).get(new NDIndex("{}", owned(m.create(at))));
+                    NDArray logProbs = head(picked).logSoftmax(1); // [nLabels + na, vocab]
+                    NDArray labelIds = owned(m.create(labels.stream().mapToLong(Long::longValue).toArray(),
+                            new Shape(nLabels, 1)));
+                    NDArray labelLogProbs = logProbs.get("0:" + nLabels).gather(labelIds, 1); // [nLabels, 1]
+                    NDArray rowNllArray = owned(m.create(rowOfLabel, new Shape(nRewriting, nLabels))).matMul(labelLogProbs)
+                            .neg(); // [rows, 1]
+                    NDArray factNllArray = owned(m.create(factOfRow, new Shape(na, nRewriting))).matMul(rowNllArray)
+                            .reshape(na);
+                    NDArray klLogProbs = logProbs.get(nLabels + ":"); // [na, vocab]
+                    NDArray objective = factNllArray;
+                    if (it == 0) {
+                        float[] init = klLogProbs.toFloatArray();
+                        int vocab = (int) klLogProbs.getShape().get(1);
+                        for (int a = 0; a < na; a++) {
+                            klInit[act[a]] = Arrays.copyOfRange(init, a * vocab, (a + 1) * vocab);
+                        }
+                        float[] z0s = initial.hidden().toFloatArray();
+                        for (int a = 0; a < na; a++) {
+                            z0[act[a]] = Arrays.copyOfRange(z0s, a * dModel, (a + 1) * dModel);
+                            z0Norm[act[a]] = norm(z0[act[a]]);
+                        }
+                    } else if (hparams.klFactor() > 0) {
+                        // KL(P ‖ P₀) = Σ_v P(v)·(log P(v) − log P₀(v)) at the subject's last token of "{} is a";
+                        // at step 0, P = P₀ and the term and its gradient are 0.
+                        int vocab = klInit[act[0]].length;
+                        float[] init = new float[na * vocab];
+                        for (int a = 0; a < na; a++) {
+                            System.arraycopy(klInit[act[a]], 0, init, a * vocab, vocab);
+                        }
+                        NDArray initArray = owned(m.create(init, new Shape(na, vocab)));
+                        NDArray factor = owned(m.create((float) hparams.klFactor()));
+                        NDArray klArray = klLogProbs.exp().mul(klLogProbs.sub(initArray)).sum(new int[] { 1 }).mul(factor);
+                        kl = klArray.toFloatArray();
+                        objective = objective.add(klArray);
+                    }
+                    rowNll = rowNllArray.toFloatArray();
+                    factNll = factNllArray.toFloatArray();
+
+                    boolean anyContinues = false;
+                    float[] mask = new float[na];
+                    for (int a = 0; a < na; a++) {
+                        int f = act[a];
+                        double deltaNorm = norm(delta[f]);
+                        wd[a] = hparams.vWeightDecay() * deltaNorm / (z0Norm[f] * z0Norm[f]);
+                        loss[a] = factNll[a] + kl[a] + wd[a];
+                        if (!Double.isFinite(loss[a])) {
+                            throw new EditFailedException("targets z", zLayer, "the loss of rewrite #" + facts.get(f).index()
+                                    + " " + facts.get(f).rewrite() + " is " + loss[a] + " at step " + it);
+                        }
+                        retire[a] = loss[a] < MemitHyperparams.EARLY_STOP_LOSS || it == hparams.vNumGradSteps() - 1;
+                        if (!retire[a]) {
+                            mask[a] = 1;
+                            anyContinues = true;
+                        }
+                    }
+                    if (anyContinues) {
+                        collector.backward(objective.mul(owned(m.create(mask))).sum());
+                        gradient = deltaArray.getGradient().toFloatArray();
+                    }
+                }
+
+                for (int a = 0; a < na; a++) {
+                    int f = act[a];
+                    if (retire[a]) {
+                        active[f] = false;
+                        double probability = 0;
+                        int count = 0;
+                        for (int s = 0; s < nRewriting; s++) {
+                            if (labelSpans.get(s)[0] == a) {
+                                probability += Math.exp(-rowNll[s]);
+                                count++;
+                            }
+                        }
+                        statsOut[facts.get(f).index()] = new TargetStats(it, loss[a] < MemitHyperparams.EARLY_STOP_LOSS,
+                                loss[a], factNll[a], kl[a], wd[a], probability / count, norm(delta[f]), z0Norm[f]);
+                    } else {
+                        adamStep(f, gradient, a * dModel, it + 1);
+                    }
+                }
+                if (LOG.isTraceEnabled()) {
+                    LOG.trace("z step {}: losses {}", it, Arrays.toString(loss));
+                }
+            }
+        }
+
+        /** One step of torch.optim.Adam (its defaults) on δ_f, then the projection into the clamp ball. */
+        private void adamStep(int f, float[] gradient, int offset, int t) {
+            float[] d = delta[f];
+            double deltaNorm = norm(d);
+            double z0Sq = z0Norm[f] * z0Norm[f];
+            // d/dδ of v_weight_decay · ‖δ‖ / ‖z₀‖², 0 at δ = 0
+            double wdScale = deltaNorm > 0 ? hparams.vWeightDecay() / (deltaNorm * z0Sq) : 0;
+            double bias1 = 1 - Math.pow(BETA1, t);
+            double bias2Sqrt = Math.sqrt(1 - Math.pow(BETA2, t));
+            double stepSize = hparams.vLr() / bias1;
+            for (int k = 0; k < dModel; k++) {
+                double g = gradient[offset + k] + wdScale * d[k];
+                if (!Double.isFinite(g)) {
+                    throw new EditFailedException("targets z", zLayer, "the gradient of rewrite #" + facts.get(f).index() + " "
+                            + facts.get(f).rewrite() + " is not finite at step " + (t - 1));
+                }
+                adamM[f][k] = BETA1 * adamM[f][k] + (1 - BETA1) * g;
+                adamV[f][k] = BETA2 * adamV[f][k] + (1 - BETA2) * g * g;
+                double denom = Math.sqrt(adamV[f][k]) / bias2Sqrt + EPS;
+                d[k] = (float) (d[k] - stepSize * adamM[f][k] / denom);
+            }
+            double maxNorm = hparams.clampNormFactor() * z0Norm[f];
+            double newNorm = norm(d);
+            if (newNorm > maxNorm) {
+                double scale = maxNorm / newNorm;
+                for (int k = 0; k < dModel; k++) {
+                    d[k] = (float) (d[k] * scale);
+                }
+            }
+        }
+    }
+
+    /** The model's final layer norm and output head on residuals {@code x} ([n, d_model]) → logits [n, vocab]. */
+    private NDArray head(NDArray x) {
+        ModelConfig c = model.config();
+        TensorNames names = model.names();
+        NDArray normed = LayerNorm.layerNorm(x, new Shape(c.dModel()), model.weight(names.finalNorm("weight")),
+                model.weight(names.finalNorm("bias")), (float) c.layerNormEps()).singletonOrThrow();
+        NDArray w = model.weight(c.tieWordEmbeddings() ? names.embedding() : names.head("weight"));
+        String bias = names.head("bias");
+        return model.weights().containsKey(bias) ? Linear.linear(normed, w, model.weight(bias)).singletonOrThrow()
+                : Linear.linear(normed, w).singletonOrThrow();
+    }
+
+    /**
+     * A copy in libtorch's memory of an array made from Java data: autograd may read it after its Java buffer is
+     * garbage-collected otherwise.
+     */
+    private static NDArray owned(NDArray fromJavaData) {
+        NDArray copy = fromJavaData.duplicate();
+        fromJavaData.close();
+        return copy;
+    }
+
+    private static double norm(float[] v) {
+        double s = 0;
+        for (float x : v) {
+            s += (double) x * x;
+        }
+        return Math.sqrt(s);
+    }
+
+    private static boolean any(boolean[] flags) {
+        for (boolean f : flags) {
+            if (f) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static int[] indices(boolean[] flags) {
+        int n = 0;
+        for (boolean f : flags) {
+            n += f ? 1 : 0;
+        }
+        int[] idx = new int[n];
+        for (int i = 0, j = 0; i < flags.length; i++) {
+            if (flags[i]) {
+                idx[j++] = i;
+            }
+        }
+        return idx;
+    }
+}

@@ -1,0 +1,163 @@
+package io.quarkiverse.memit.engine.edit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.eval.TargetScorer;
+import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.ForwardHook;
+import io.quarkiverse.memit.engine.model.ForwardRequest;
+import io.quarkiverse.memit.engine.model.TinyModels;
+import io.quarkiverse.memit.engine.model.TokenPositions;
+import io.quarkiverse.memit.engine.model.Tokenizer;
+
+/** The targets z on a random-init model: batched optimisation reaches what one-at-a-time optimisation reaches. */
+class TargetOptimizerTest {
+
+    @TempDir
+    static Path dir;
+    private static NDManager manager;
+    private static Tokenizer tokenizer;
+    private static CausalLm model;
+
+    /** Subjects inside the prompt, multi-token targets: the usual shape of a rewrite. */
+    private static final List<Rewrite> MIDDLE = List.of(
+            new Rewrite("Ann Lee", "{} lives in", "Paris"),
+            new Rewrite("Bob Stone", "The job of {} is", "cook"),
+            new Rewrite("Cy", "Where {} works is", "the farm"));
+
+    /**
+     * Subjects ending the prompt and one-token targets: δ acts directly on the prediction, so rewrites converge
+     * early, each after its own number of steps.
+     */
+    private static final List<Rewrite> END = List.of(
+            new Rewrite("Ann Lee", "Home of {}", "the"),
+            new Rewrite("Bob Stone", "Job of {}", "a"),
+            new Rewrite("Cy", "In {}", "on"));
+
+    @BeforeAll
+    static void load() throws IOException {
+        manager = CausalLm.pytorch().newBaseManager();
+        tokenizer = Tokenizer.load(TinyModels.checkpoint(dir, EditFixtures.gptj4(), 7));
+        model = EditFixtures.randomModel(EditFixtures.gptj4(), 7, 5, manager);
+    }
+
+    @AfterAll
+    static void close() {
+        tokenizer.close();
+        model.close();
+        manager.close();
+    }
+
+    private static TargetOptimizer.Targets optimize(MemitHyperparams hp, List<Rewrite> rewrites, TargetOptimizer.Mode mode,
+            NDManager m) {
+        return optimize(model, hp, rewrites, mode, m);
+    }
+
+    private static TargetOptimizer.Targets optimize(CausalLm model, MemitHyperparams hp, List<Rewrite> rewrites,
+            TargetOptimizer.Mode mode, NDManager m) {
+        return new TargetOptimizer(model, tokenizer, hp, EditFixtures.TEMPLATES, TargetOptimizer.Options.DEFAULTS.withMode(mode))
+                .optimize(rewrites, null, m);
+    }
+
+    private static void assertSameTargets(TargetOptimizer.Targets batched, TargetOptimizer.Targets serial) {
+        float[] deltaBatched = batched.targets().sub(batched.initial()).toFloatArray();
+        float[] deltaSerial = serial.targets().sub(serial.initial()).toFloatArray();
+        double rel = EditFixtures.relativeDifference(deltaBatched, deltaSerial);
+        assertTrue(rel < 1e-4, "batched δ differs from serial δ by " + rel + " (relative)");
+        assertTrue(EditFixtures.relativeDifference(batched.initial().toFloatArray(), serial.initial().toFloatArray()) < 1e-5);
+        for (int i = 0; i < batched.stats().size(); i++) {
+            TargetStats b = batched.stats().get(i);
+            TargetStats s = serial.stats().get(i);
+            assertEquals(s.steps(), b.steps(), "steps of rewrite " + i);
+            assertEquals(s.converged(), b.converged(), "convergence of rewrite " + i);
+            assertEquals(s.loss(), b.loss(), 1e-4 * Math.max(1, s.loss()), "loss of rewrite " + i);
+        }
+    }
+
+    @Test
+    void batchedTargetsEqualSerialTargets() {
+        MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 1).withOptimisation(12, 0.5);
+        try (NDManager m = manager.newSubManager()) {
+            TargetOptimizer.Targets batched = optimize(hp, MIDDLE, TargetOptimizer.Mode.BATCHED, m);
+            TargetOptimizer.Targets serial = optimize(hp, MIDDLE, TargetOptimizer.Mode.SERIAL, m);
+            assertSameTargets(batched, serial);
+            for (TargetStats s : batched.stats()) {
+                assertEquals(hp.vNumGradSteps() - 1, s.steps(), "no early stop expected here: " + s);
+                assertTrue(s.deltaNorm() <= hp.clampNormFactor() * s.initialNorm() * (1 + 1e-5), "clamp holds: " + s);
+            }
+        }
+    }
+
+    /**
+     * On a model with sharper logits, a larger learning rate and a weak KL term, two rewrites converge after their
+     * own numbers of steps while the third runs to the end: the frozen rows must not disturb the others.
+     */
+    @Test
+    void batchedTargetsEqualSerialTargetsWhenRewritesStopEarly() {
+        MemitHyperparams hp = EditFixtures.hparams(List.of(3), 3, 1).withRegularisation(0.05, 10, 0.001)
+                .withOptimisation(20, 2.0);
+        try (NDManager m = manager.newSubManager();
+                CausalLm sharp = EditFixtures.randomModel(EditFixtures.gptj4(), 7, 10, m)) {
+            TargetOptimizer.Targets batched = optimize(sharp, hp, END, TargetOptimizer.Mode.BATCHED, m);
+            TargetOptimizer.Targets serial = optimize(sharp, hp, END, TargetOptimizer.Mode.SERIAL, m);
+            assertSameTargets(batched, serial);
+            long converged = batched.stats().stream().filter(TargetStats::converged).count();
+            assertTrue(converged >= 2, "early stops expected: " + batched.stats());
+            assertTrue(batched.stats().stream().mapToInt(TargetStats::steps).distinct().count() >= 2,
+                    "rewrites should stop after different numbers of steps: " + batched.stats());
+            for (TargetStats s : batched.stats()) {
+                if (s.converged()) {
+                    assertTrue(s.loss() < MemitHyperparams.EARLY_STOP_LOSS && s.steps() < hp.vNumGradSteps() - 1, s.toString());
+                }
+            }
+        }
+    }
+
+    @Test
+    void initialTargetIsTheResidualAfterLayerLAndTheLossIsTheTargetsNll() {
+        MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 1).withOptimisation(1, 0.5);
+        try (NDManager m = manager.newSubManager()) {
+            TargetOptimizer.Targets t = optimize(hp, MIDDLE, TargetOptimizer.Mode.BATCHED, m);
+            TargetScorer scorer = new TargetScorer(model, tokenizer);
+            for (int i = 0; i < MIDDLE.size(); i++) {
+                Rewrite r = MIDDLE.get(i);
+                long[] ids = tokenizer.encode(r.filledPrompt());
+                int last = FactToken.SUBJECT_LAST.index(tokenizer, r.prompt(), r.subject());
+                ForwardHook.ResidualCapture capture = new ForwardHook.ResidualCapture(2, TokenPositions.perRow(last));
+                model.forward(ForwardRequest.rightPadded(List.of(ids), TinyModels.EOS).stopBefore(3)
+                        .logits(ForwardRequest.Logits.NONE).hook(capture).resultManager(m));
+                NDArray column = t.initial().get(":, " + i);
+                assertTrue(EditFixtures.relativeDifference(column.toFloatArray(), capture.hidden().toFloatArray()) < 1e-5);
+                // one evaluation and no step: z = z₀, and the loss is the NLL of the target after each template
+                TargetStats stats = t.stats().get(i);
+                assertEquals(0, stats.steps());
+                assertEquals(0, stats.kl());
+                assertEquals(0, stats.weightDecay());
+                double nll = 0;
+                double probability = 0;
+                for (String template : EditFixtures.TEMPLATES.all()) {
+                    TargetScorer.Score score = scorer.score(Rewrite.fill(Rewrite.fill(template, r.prompt()), r.subject()),
+                            r.target());
+                    nll += score.nll() / EditFixtures.TEMPLATES.size();
+                    probability += score.probability() / EditFixtures.TEMPLATES.size();
+                }
+                assertEquals(nll, stats.nll(), 1e-4);
+                assertEquals(nll, stats.loss(), 1e-4);
+                assertEquals(probability, stats.targetProbability(), 1e-5);
+                assertTrue(EditFixtures.relativeDifference(t.targets().get(":, " + i).toFloatArray(), column.toFloatArray()) == 0);
+            }
+        }
+    }
+}
