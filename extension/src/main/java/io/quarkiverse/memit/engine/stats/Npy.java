@@ -168,6 +168,12 @@ final class Npy {
      */
     static NDArray readMatrix(InputStream in, Header header, NDManager manager, Path file, String entry)
             throws IOException {
+        return readMatrix(in, header, manager, file, entry, BLOCK_BYTES);
+    }
+
+    /** As {@link #readMatrix(InputStream, Header, NDManager, Path, String)} with a given block size (tests). */
+    static NDArray readMatrix(InputStream in, Header header, NDManager manager, Path file, String entry, long blockBytes)
+            throws IOException {
         if (header.shape().length != 2) {
             throw new StatsFormatException(file, entry, "expected a matrix, got shape " + header.shapeText());
         }
@@ -183,7 +189,7 @@ final class Npy {
         }
         boolean ok = false;
         try {
-            long blockRows = Math.max(1, Math.min(rows, BLOCK_BYTES / (cols * 8)));
+            long blockRows = Math.max(1, Math.min(rows, blockBytes / (cols * 8)));
             if (blockRows * cols > Integer.MAX_VALUE / 8) {
                 throw new StatsFormatException(file, entry, "rows of " + cols + " elements are too long to read");
             }
@@ -293,6 +299,11 @@ final class Npy {
      * in the same directory, then a move). Readable with {@code numpy.load}.
      */
     static void writeMatrix(Path file, NDArray matrix) {
+        writeMatrix(file, matrix, BLOCK_BYTES);
+    }
+
+    /** As {@link #writeMatrix(Path, NDArray)} with a given block size (tests). */
+    static void writeMatrix(Path file, NDArray matrix, long blockBytes) {
         if (matrix.getDataType() != DataType.FLOAT64 || matrix.getShape().dimension() != 2) {
             throw new IllegalArgumentException("expected a float64 matrix, got " + matrix.getDataType() + " "
                     + matrix.getShape());
@@ -307,7 +318,7 @@ final class Npy {
             tmp = Files.createTempFile(abs.getParent(), abs.getFileName() + ".", ".tmp");
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 writeAll(ch, ByteBuffer.wrap(header));
-                long blockRows = Math.max(1, Math.min(rows, BLOCK_BYTES / Math.max(1, cols * 8)));
+                long blockRows = Math.max(1, Math.min(rows, blockBytes / Math.max(1, cols * 8)));
                 for (long r0 = 0; r0 < rows && cols > 0; r0 += blockRows) {
                     long r1 = Math.min(rows, r0 + blockRows);
                     try (NDArray block = matrix.get(new NDIndex().addSliceDim(r0, r1))) {

@@ -226,6 +226,36 @@ class NpzImportTest {
         }
     }
 
+    @Test
+    void matricesStreamInRowBlocksBothWays() throws IOException {
+        int rows = 23;
+        int cols = 11;
+        double[] v = new double[rows * cols];
+        SplittableRandom r = new SplittableRandom(4);
+        for (int i = 0; i < v.length; i++) {
+            v[i] = r.nextGaussian();
+        }
+        try (NDManager m = manager.newSubManager()) {
+            // blocks of 2 rows (176 bytes): 12 blocks, the last one short
+            Path file = dir.resolve("blocks.npy");
+            Npy.writeMatrix(file, m.create(v, new Shape(rows, cols)), 2 * cols * 8);
+            try (java.io.InputStream in = Files.newInputStream(file)) {
+                Npy.Header h = Npy.readHeader(in, file, null);
+                assertArrayEquals(v, Npy.readMatrix(in, h, m, file, null, 2 * cols * 8).toDoubleArray());
+            }
+            assertArrayEquals(v, Npy.readMatrix(file, m).toDoubleArray());
+            // float32 data widened across 3-row blocks
+            byte[] f32 = matrix("<f4", v, rows, cols);
+            try (java.io.InputStream in = new java.io.ByteArrayInputStream(f32)) {
+                Npy.Header h = Npy.readHeader(in, file, "f32");
+                double[] got = Npy.readMatrix(in, h, m, file, "f32", 3 * cols * 8).toDoubleArray();
+                for (int i = 0; i < v.length; i++) {
+                    assertEquals((float) v[i], got[i], 0.0);
+                }
+            }
+        }
+    }
+
     static Stream<Arguments> malformed() throws IOException {
         double[] nan = SUM.clone();
         nan[7] = Double.NaN;
