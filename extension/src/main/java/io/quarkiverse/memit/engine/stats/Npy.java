@@ -9,11 +9,8 @@ import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -25,6 +22,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.quarkiverse.memit.engine.util.AtomicFiles;
 
 /**
  * The NumPy {@code .npy} format, as far as statistics need it: little-endian {@code <f4 <f8 <i4 <i8} arrays in C
@@ -311,12 +309,8 @@ final class Npy {
         long rows = matrix.getShape().get(0);
         long cols = matrix.getShape().get(1);
         byte[] header = header("<f8", rows, cols);
-        Path abs = file.toAbsolutePath();
-        Path tmp = null;
         try {
-            Files.createDirectories(abs.getParent());
-            tmp = Files.createTempFile(abs.getParent(), abs.getFileName() + ".", ".tmp");
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            AtomicFiles.write(file, ch -> {
                 writeAll(ch, ByteBuffer.wrap(header));
                 long blockRows = Math.max(1, Math.min(rows, blockBytes / Math.max(1, cols * 8)));
                 for (long r0 = 0; r0 < rows && cols > 0; r0 += blockRows) {
@@ -331,24 +325,9 @@ final class Npy {
                         writeAll(ch, data);
                     }
                 }
-                ch.force(true);
-            }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
-            tmp = null;
+            });
         } catch (IOException e) {
             throw new UncheckedIOException("Cannot write " + file, e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // best effort
-                }
-            }
         }
     }
 

@@ -1,12 +1,11 @@
 package io.quarkiverse.memit.engine.stats;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -31,6 +30,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.Tokenizer;
+import io.quarkiverse.memit.engine.util.AtomicFiles;
 
 /**
  * Second moments and their inverses on disk, so that the hours-long statistics pass and the minutes-long inversion
@@ -295,26 +295,11 @@ public final class StatsCache {
     }
 
     private static void writeJson(Path file, JsonNode node) {
-        Path tmp = null;
         try {
-            tmp = Files.createTempFile(file.getParent(), file.getFileName() + ".", ".tmp");
-            JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), node);
-            try {
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-            tmp = null;
+            byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(node);
+            AtomicFiles.write(file, channel -> AtomicFiles.writeAll(channel, ByteBuffer.wrap(bytes)));
         } catch (IOException e) {
             throw new UncheckedIOException("Cannot write " + file, e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // best effort
-                }
-            }
         }
     }
 
