@@ -30,6 +30,13 @@ public final class CovarianceKeySolver implements KeySolver, AutoCloseable {
         keysByLayer.forEach((layer, keys) -> solver(layer).preserve(batchId, keys));
     }
 
+    /** Adds an applied delta's keys, layer by layer, to the protected term of later batches. */
+    public void preserve(String batchId, Delta delta) {
+        for (Delta.LayerUpdate update : delta.layers()) {
+            solver(update.layer()).preserve(batchId, update.keys());
+        }
+    }
+
     /** Removes a batch from the protected term (after a rollback). */
     public void forget(String batchId) {
         solvers.values().forEach(s -> s.forget(batchId));

@@ -34,8 +34,10 @@ public final class Delta implements AutoCloseable {
      * @param layer the edited layer
      * @param residuals R^l: {@code [d_model, n]} float64, column i = (z_i − h_i^L) / (layers left) for rewrite i
      * @param adjustedKeys A^l = (λC + KKᵀ)⁻¹K: {@code [d_ff, n]} float64
+     * @param keys K^l, the keys the update was solved for: {@code [d_ff, n]} float64; later batches keep this batch's
+     *        edits by adding K Kᵀ to their protected term ({@link CovarianceKeySolver#preserve(String, Delta)})
      */
-    public record LayerUpdate(int layer, NDArray residuals, NDArray adjustedKeys) {
+    public record LayerUpdate(int layer, NDArray residuals, NDArray adjustedKeys, NDArray keys) {
 
         /** Δ = R Aᵀ: {@code [d_model, d_ff]} float64 in {@code manager}. */
         public NDArray update(NDManager manager) {

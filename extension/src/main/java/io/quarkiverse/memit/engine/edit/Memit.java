@@ -210,10 +210,12 @@ public final class Memit {
                     requireFinite(residuals, "residuals", layer);
                     NDArray r = residuals.duplicate();
                     NDArray a = adjusted.toType(DataType.FLOAT64, true);
-                    NDScope.unregister(r, a);
+                    NDArray k = keys.duplicate();
+                    NDScope.unregister(r, a, k);
                     r.attach(deltaManager);
                     a.attach(deltaManager);
-                    Delta.LayerUpdate update = new Delta.LayerUpdate(layer, r, a);
+                    k.attach(deltaManager);
+                    Delta.LayerUpdate update = new Delta.LayerUpdate(layer, r, a, k);
                     NDArray weight = update.applyTo(baseWeights.weight(layer), work);
                     requireFinite(weight, "updated weight", layer);
                     edited.put(layer, weight);
