@@ -76,6 +76,12 @@ public final class MemitExperiment {
                     CounterFactEvaluator.Options.DEFAULTS.withGenerationLength(40));
             try (CovarianceKeySolver solver = new CovarianceKeySolver(solvers)) {
                 Memit memit = new Memit(model, tokenizer, hparams, solver);
+                String sequential = System.getProperty("memit.sequential");
+                if (sequential != null) {
+                    String[] bs = sequential.split("x");
+                    sequential(model, memit, solver, evaluator, cases, Integer.parseInt(bs[0]), Integer.parseInt(bs[1]), manager);
+                    return;
+                }
                 System.out.println();
                 System.out.println("| edits | ES | PS | NS | S | fluency (GE) | NS unedited | GE unedited | seconds |");
                 System.out.println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -101,6 +107,48 @@ public final class MemitExperiment {
                                 geBefore, seconds);
                     }
                 }
+            }
+        }
+    }
+
+    /**
+     * {@code batches} batches of {@code size} edits applied one after another, each on the weights the previous ones
+     * left, with and without keeping earlier batches' keys in the protected term; prints the first batch's scores after
+     * the last batch.
+     */
+    private static void sequential(CausalLm model, Memit memit, CovarianceKeySolver solver, CounterFactEvaluator evaluator,
+            List<CounterFactRecord> cases, int batches, int size, NDManager manager) {
+        System.out.println();
+        System.out.println("| preservation | batches × size | batch 1 ES after all | batch 1 PS | batch 1 NS | last batch ES | seconds |");
+        System.out.println("|---|---|---:|---:|---:|---:|---:|");
+        for (boolean preserve : new boolean[] { true, false }) {
+            long start = System.nanoTime();
+            try (NDManager m = manager.newSubManager()) {
+                FfnOutWeights weights = null;
+                List<Delta> deltas = new ArrayList<>();
+                for (int b = 0; b < batches; b++) {
+                    List<Rewrite> rewrites = new ArrayList<>();
+                    for (CounterFactRecord r : cases.subList(b * size, (b + 1) * size)) {
+                        rewrites.add(new Rewrite(r.requestedRewrite().subject(), r.requestedRewrite().prompt(),
+                                r.requestedRewrite().targetNew().str()));
+                    }
+                    Delta delta = memit.execute(rewrites, weights, m);
+                    deltas.add(delta);
+                    weights = weights == null ? delta.asFfnOutWeights(model, m) : delta.asFfnOutWeights(weights, m);
+                    if (preserve) {
+                        solver.preserve("batch-" + b, delta);
+                    }
+                }
+                CounterFactMetrics first = evaluator.evaluate(cases.subList(0, size), weights).metrics();
+                CounterFactMetrics last = evaluator.evaluate(cases.subList((batches - 1) * size, batches * size), weights).metrics();
+                System.out.printf(Locale.ROOT, "| %s | %d × %d | %.1f | %.1f | %.1f | %.1f | %.0f |%n", preserve ? "on" : "off",
+                        batches, size, 100 * first.efficacyScore().mean(), 100 * first.paraphraseScore().mean(),
+                        100 * first.neighborhoodScore().mean(), 100 * last.efficacyScore().mean(),
+                        (System.nanoTime() - start) / 1e9);
+                for (int b = 0; b < batches; b++) {
+                    solver.forget("batch-" + b);
+                }
+                deltas.forEach(Delta::close);
             }
         }
     }
