@@ -1,0 +1,69 @@
+package io.quarkiverse.memit.engine.edit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+
+import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.eval.CounterFact;
+import io.quarkiverse.memit.engine.eval.CounterFactEvaluator;
+import io.quarkiverse.memit.engine.eval.CounterFactMetrics;
+import io.quarkiverse.memit.engine.eval.CounterFactRecord;
+import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.Tokenizer;
+import io.quarkiverse.memit.engine.stats.CovarianceInverse;
+import io.quarkiverse.memit.engine.stats.LayerSolver;
+import io.quarkiverse.memit.engine.stats.LayerStats;
+import io.quarkiverse.memit.engine.stats.SecondMoment;
+import io.quarkiverse.memit.engine.stats.StatsCorpus;
+import io.quarkiverse.memit.engine.stats.StatsOptions;
+import io.quarkiverse.memit.engine.toyworld.ToyWorld;
+
+/** A batch of counterfactual edits on the trained toy GPT-J: the new facts win, neighbours keep theirs. */
+class MemitOnToyModelTest {
+
+    @Test
+    void counterfactualBatchIsLearnedAndNeighboursKeepTheirFacts() throws Exception {
+        Path world = Path.of(getClass().getClassLoader().getResource("toy-world/world.json").toURI()).getParent();
+        List<CounterFactRecord> cases = CounterFact.read(world.resolve("counterfact.json")).records().subList(0, 10);
+        try (NDManager manager = CausalLm.pytorch().newBaseManager();
+                CausalLm model = CausalLm.load(world.resolve("gptj"), manager);
+                Tokenizer tokenizer = Tokenizer.load(world.resolve("gptj"))) {
+            List<Integer> layers = List.of(1, 2);
+            List<String> corpus = ToyWorld.generate(7, ToyWorld.Spec.standard()).trainingTexts();
+            Map<Integer, SecondMoment> moments = LayerStats.collect(model, tokenizer, StatsCorpus.ofDocuments(corpus),
+                    StatsOptions.defaults().withSamples(2000).withMaxLength(64), layers, manager);
+            Map<Integer, LayerSolver> solvers = new LinkedHashMap<>();
+            moments.forEach((layer, moment) -> solvers.put(layer,
+                    new LayerSolver(CovarianceInverse.compute(moment, false, manager), 10)));
+            MemitHyperparams hparams = MemitHyperparams.toy(model.config().architecture()).withLayers(layers)
+                    .withMom2UpdateWeight(10).withOptimisation(50, 0.5).withRegularisation(0.5, 4, 0.0625);
+            float[] before = model.ffnOutWeight(2).toFloatArray();
+            List<Rewrite> rewrites = new ArrayList<>();
+            for (CounterFactRecord r : cases) {
+                rewrites.add(new Rewrite(r.requestedRewrite().subject(), r.requestedRewrite().prompt(),
+                        r.requestedRewrite().targetNew().str()));
+            }
+            CounterFactEvaluator evaluator = new CounterFactEvaluator(model, tokenizer,
+                    CounterFactEvaluator.Options.DEFAULTS.withFluency(false));
+            try (CovarianceKeySolver solver = new CovarianceKeySolver(solvers);
+                    NDManager m = manager.newSubManager();
+                    Delta delta = new Memit(model, tokenizer, hparams, solver).execute(rewrites, null, m)) {
+                CounterFactMetrics unedited = evaluator.evaluate(cases).metrics();
+                CounterFactMetrics edited = evaluator.evaluate(cases, delta.asFfnOutWeights(model, m)).metrics();
+                assertTrue(unedited.efficacyScore().mean() <= 0.1, "unedited: " + unedited.table());
+                assertTrue(edited.efficacyScore().mean() >= 0.7, edited.table());
+                assertTrue(edited.paraphraseScore().mean() >= 0.6, edited.table());
+                assertTrue(edited.neighborhoodScore().mean() >= 0.9, edited.table());
+            }
+            assertArrayEquals(before, model.ffnOutWeight(2).toFloatArray(), "the loaded weights were modified");
+        }
+    }
+}
