@@ -86,7 +86,7 @@ public final class Generator {
                     long token = row.sampler.next(logits, row.index * vocab, vocab);
                     row.accept(token, model.config().eosTokenId(), tokenizer);
                     if (row.promptTokens + row.generated.size() >= context && !row.finished) {
-                        row.finish(Completion.FinishReason.LENGTH, tokenizer);
+                        row.finish(Completion.FinishReason.LENGTH);
                     }
                     if (!row.finished) {
                         next[row.index][0] = token;
@@ -105,7 +105,7 @@ public final class Generator {
         List<Completion> out = new ArrayList<>(batch);
         for (Row row : rows) {
             if (!row.finished) {
-                row.finish(Completion.FinishReason.LENGTH, tokenizer);
+                row.finish(Completion.FinishReason.LENGTH);
             }
             out.add(row.completion());
         }
@@ -143,7 +143,7 @@ public final class Generator {
 
         void accept(long token, long eos, Tokenizer tokenizer) {
             if (options.stopAtEos() && token == eos) {
-                finish(Completion.FinishReason.STOP, tokenizer);
+                finish(Completion.FinishReason.STOP);
                 return;
             }
             generated.add(token);
@@ -168,7 +168,7 @@ public final class Generator {
             emit(safe);
         }
 
-        void finish(Completion.FinishReason why, Tokenizer tokenizer) {
+        void finish(Completion.FinishReason why) {
             finished = true;
             reason = why;
             emit(text.length());

@@ -126,8 +126,4 @@ public final class ForwardRequest {
     public int seqLen() {
         return tokens[0].length;
     }
-
-    public int length(int row) {
-        return lengths[row];
-    }
 }

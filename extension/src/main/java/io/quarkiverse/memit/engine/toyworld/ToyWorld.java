@@ -42,6 +42,7 @@ public record ToyWorld(long seed, List<Relation> relations, List<Fact> facts, Li
         }
     }
 
+    private static final ObjectMapper JSON = new ObjectMapper();
     private static final List<String> LANGUAGES = List.of("French", "English", "Spanish", "German", "Italian", "Dutch",
             "Russian", "Japanese", "Polish", "Swedish");
     private static final List<String> COUNTRIES = List.of("France", "Germany", "Canada", "Brazil", "Japan", "India",
@@ -169,8 +170,7 @@ public record ToyWorld(long seed, List<Relation> relations, List<Fact> facts, Li
         for (Fact f : facts) {
             byRelationObject.computeIfAbsent(f.relationId() + "|" + f.object(), k -> new ArrayList<>()).add(f);
         }
-        ObjectMapper json = new ObjectMapper();
-        ArrayNode out = json.createArrayNode();
+        ArrayNode out = JSON.createArrayNode();
         for (int c = 0; c < Math.min(cases, order.size()); c++) {
             Fact f = order.get(c);
             Relation r = relation(f.relationId());
@@ -205,7 +205,7 @@ public record ToyWorld(long seed, List<Relation> relations, List<Fact> facts, Li
         List<Fact> pool = new ArrayList<>(candidates);
         pool.removeIf(n -> n.subject().equals(self.subject()));
         shuffle(pool, random);
-        ArrayNode prompts = new ObjectMapper().createArrayNode();
+        ArrayNode prompts = JSON.createArrayNode();
         for (Fact n : pool.subList(0, Math.min(10, pool.size()))) {
             prompts.add(r.prompt(n.trainTemplates().get(0), n.subject()));
         }
@@ -218,13 +218,12 @@ public record ToyWorld(long seed, List<Relation> relations, List<Fact> facts, Li
      */
     public void write(Path dir, int counterFactCases) throws IOException {
         Files.createDirectories(dir);
-        ObjectMapper json = new ObjectMapper();
         Map<String, Object> world = new LinkedHashMap<>();
         world.put("seed", seed);
         world.put("relations", relations);
         world.put("facts", facts);
-        json.writeValue(dir.resolve("world.json").toFile(), world);
-        new ObjectMapper().writeValue(dir.resolve("counterfact.json").toFile(), counterFact(counterFactCases, seed + 1));
+        JSON.writeValue(dir.resolve("world.json").toFile(), world);
+        JSON.writeValue(dir.resolve("counterfact.json").toFile(), counterFact(counterFactCases, seed + 1));
     }
 
     static <T> void shuffle(List<T> list, SplittableRandom random) {

@@ -40,23 +40,13 @@ class CovarianceKeySolverTest {
                 solver.preserve("batch-1", delta);
                 double[] preserved = solver.adjustedKeys(1, later).toDoubleArray();
                 double[] direct = layerSolver.adjustedKeysDirect(later).toDoubleArray();
-                assertTrue(maxRelative(preserved, direct) < 1e-8, "Woodbury with preserved keys = direct solve");
-                assertTrue(maxRelative(preserved, before) > 1e-3, "preserving changed nothing");
+                assertTrue(EditFixtures.relativeDifference(preserved, direct) < 1e-8, "Woodbury with preserved keys = direct solve");
+                assertTrue(EditFixtures.relativeDifference(preserved, before) > 1e-3, "preserving changed nothing");
                 solver.forget("batch-1");
-                assertTrue(maxRelative(solver.adjustedKeys(1, later).toDoubleArray(), before) < 1e-8);
+                assertTrue(EditFixtures.relativeDifference(solver.adjustedKeys(1, later).toDoubleArray(), before) < 1e-8);
                 assertThrows(IllegalArgumentException.class, () -> solver.adjustedKeys(2, later));
                 delta.close();
             }
         }
-    }
-
-    private static double maxRelative(double[] a, double[] b) {
-        double max = 0;
-        double scale = 0;
-        for (int i = 0; i < a.length; i++) {
-            max = Math.max(max, Math.abs(a[i] - b[i]));
-            scale = Math.max(scale, Math.abs(b[i]));
-        }
-        return max / scale;
     }
 }

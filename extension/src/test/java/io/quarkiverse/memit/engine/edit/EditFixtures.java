@@ -129,6 +129,17 @@ final class EditFixtures {
 
     /** Max |a − b| / max |b|. */
     static double relativeDifference(float[] a, float[] b) {
+        double[] wideA = new double[a.length];
+        double[] wideB = new double[b.length];
+        for (int i = 0; i < a.length; i++) {
+            wideA[i] = a[i];
+            wideB[i] = b[i];
+        }
+        return relativeDifference(wideA, wideB);
+    }
+
+    /** Max |a − b| / max |b|. */
+    static double relativeDifference(double[] a, double[] b) {
         double diff = 0;
         double scale = 0;
         for (int i = 0; i < a.length; i++) {

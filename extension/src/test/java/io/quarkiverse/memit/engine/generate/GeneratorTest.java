@@ -174,17 +174,17 @@ class GeneratorTest {
         }
     }
 
+    /** The trained toy model ends a fact with "." and end-of-sequence: decoding stops there, EOS is not returned. */
     @Test
-    void endOfSequenceStopsDecodingAndIsNotReturned() {
-        // A model whose head always prefers EOS: stop at once with STOP and no text.
-        Generator generator = new Generator(gptj, tokenizer);
-        Completion c = generator.generateIds(List.of(new long[] { 5, 6 }), GenerationOptions.greedy(5), TokenListener.NONE,
-                null).get(0);
-        long eos = gptj.config().eosTokenId();
-        for (long t : c.tokens()) {
-            assertNotEquals(eos, t);
+    void endOfSequenceStopsDecodingAndIsNotReturned() throws Exception {
+        Path toy = Path.of(getClass().getClassLoader().getResource("toy-world/gptj/config.json").toURI()).getParent();
+        try (CausalLm model = CausalLm.load(toy, manager); Tokenizer toyTokenizer = Tokenizer.load(toy)) {
+            Completion c = new Generator(model, toyTokenizer).complete("The mother tongue of Pyzom Tiakrail is",
+                    GenerationOptions.greedy(20));
+            assertEquals(" French.", c.text());
+            assertEquals(Completion.FinishReason.STOP, c.finishReason());
+            assertArrayEquals(toyTokenizer.encode(" French."), c.tokens());
         }
-        assertTrue(c.finishReason() == Completion.FinishReason.STOP || c.tokens().length == 5);
     }
 
     @Test
