@@ -4,6 +4,7 @@ import java.util.Map;
 import java.util.TreeMap;
 
 import ai.djl.ndarray.NDArray;
+import io.quarkiverse.memit.engine.stats.CovarianceInverse;
 import io.quarkiverse.memit.engine.stats.LayerSolver;
 
 /**
@@ -18,6 +19,13 @@ public final class CovarianceKeySolver implements KeySolver, AutoCloseable {
     /** @param solvers one solver per edited layer; they become owned by this object */
     public CovarianceKeySolver(Map<Integer, LayerSolver> solvers) {
         this.solvers = new TreeMap<>(solvers);
+    }
+
+    /** A solver per layer over its statistics' C⁻¹, with λ = {@code mom2_update_weight}. */
+    public static CovarianceKeySolver of(Map<Integer, CovarianceInverse> inverses, double lambda) {
+        Map<Integer, LayerSolver> solvers = new TreeMap<>();
+        inverses.forEach((layer, inverse) -> solvers.put(layer, new LayerSolver(inverse, lambda)));
+        return new CovarianceKeySolver(solvers);
     }
 
     @Override

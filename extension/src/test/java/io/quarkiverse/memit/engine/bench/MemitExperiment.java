@@ -20,7 +20,7 @@ import io.quarkiverse.memit.engine.eval.CounterFactRecord;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.FfnOutWeights;
 import io.quarkiverse.memit.engine.model.Tokenizer;
-import io.quarkiverse.memit.engine.stats.LayerSolver;
+import io.quarkiverse.memit.engine.stats.CovarianceInverse;
 import io.quarkiverse.memit.engine.stats.StatsCache;
 import io.quarkiverse.memit.engine.stats.StatsCorpus;
 import io.quarkiverse.memit.engine.stats.StatsOptions;
@@ -64,17 +64,15 @@ public final class MemitExperiment {
             Map<Integer, StatsCache.Entry> moments = cache.secondMoments("toy-" + name, model, tokenizer,
                     StatsCorpus.ofDocuments(ToyWorld.generate(7, ToyWorld.Spec.standard()).trainingTexts()),
                     StatsOptions.defaults().withMaxLength(64), layers, manager);
-            Map<Integer, LayerSolver> solvers = new LinkedHashMap<>();
-            for (Map.Entry<Integer, StatsCache.Entry> e : moments.entrySet()) {
-                solvers.put(e.getKey(), new LayerSolver(cache.covarianceInverse(e.getValue(), false, manager), lambda));
-            }
+            Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
+            moments.forEach((layer, entry) -> inverses.put(layer, cache.covarianceInverse(entry, false, manager)));
             System.out.printf(Locale.ROOT, "%s, layers %s, λ %.0f: statistics and C⁻¹ in %.1f s%n", name, layers, lambda,
                     (System.nanoTime() - t0) / 1e9);
             CounterFactEvaluator evaluator = new CounterFactEvaluator(model, tokenizer,
                     CounterFactEvaluator.Options.DEFAULTS.withFluency(false));
             CounterFactEvaluator fluency = new CounterFactEvaluator(model, tokenizer,
                     CounterFactEvaluator.Options.DEFAULTS.withGenerationLength(40));
-            try (CovarianceKeySolver solver = new CovarianceKeySolver(solvers)) {
+            try (CovarianceKeySolver solver = CovarianceKeySolver.of(inverses, lambda)) {
                 Memit memit = new Memit(model, tokenizer, hparams, solver);
                 String sequential = System.getProperty("memit.sequential");
                 if (sequential != null) {

@@ -19,7 +19,6 @@ import io.quarkiverse.memit.engine.eval.CounterFactRecord;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.Tokenizer;
 import io.quarkiverse.memit.engine.stats.CovarianceInverse;
-import io.quarkiverse.memit.engine.stats.LayerSolver;
 import io.quarkiverse.memit.engine.stats.LayerStats;
 import io.quarkiverse.memit.engine.stats.SecondMoment;
 import io.quarkiverse.memit.engine.stats.StatsCorpus;
@@ -40,9 +39,8 @@ class MemitOnToyModelTest {
             List<String> corpus = ToyWorld.generate(7, ToyWorld.Spec.standard()).trainingTexts();
             Map<Integer, SecondMoment> moments = LayerStats.collect(model, tokenizer, StatsCorpus.ofDocuments(corpus),
                     StatsOptions.defaults().withSamples(2000).withMaxLength(64), layers, manager);
-            Map<Integer, LayerSolver> solvers = new LinkedHashMap<>();
-            moments.forEach((layer, moment) -> solvers.put(layer,
-                    new LayerSolver(CovarianceInverse.compute(moment, false, manager), 10)));
+            Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
+            moments.forEach((layer, moment) -> inverses.put(layer, CovarianceInverse.compute(moment, false, manager)));
             MemitHyperparams hparams = MemitHyperparams.toy(model.config().architecture()).withLayers(layers)
                     .withMom2UpdateWeight(10).withOptimisation(50, 0.5).withRegularisation(0.5, 4, 0.0625);
             float[] before = model.ffnOutWeight(2).toFloatArray();
@@ -53,7 +51,7 @@ class MemitOnToyModelTest {
             }
             CounterFactEvaluator evaluator = new CounterFactEvaluator(model, tokenizer,
                     CounterFactEvaluator.Options.DEFAULTS.withFluency(false));
-            try (CovarianceKeySolver solver = new CovarianceKeySolver(solvers);
+            try (CovarianceKeySolver solver = CovarianceKeySolver.of(inverses, 10);
                     NDManager m = manager.newSubManager();
                     Delta delta = new Memit(model, tokenizer, hparams, solver).execute(rewrites, null, m)) {
                 CounterFactMetrics unedited = evaluator.evaluate(cases).metrics();
