@@ -1,11 +1,8 @@
 package io.quarkiverse.memit.engine.bench;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 
 import ai.djl.ndarray.NDManager;
 import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
@@ -13,18 +10,13 @@ import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
 import io.quarkiverse.memit.engine.edit.Rewrite;
-import io.quarkiverse.memit.engine.eval.CounterFact;
+import io.quarkiverse.memit.engine.edit.TargetStats;
 import io.quarkiverse.memit.engine.eval.CounterFactEvaluator;
 import io.quarkiverse.memit.engine.eval.CounterFactMetrics;
 import io.quarkiverse.memit.engine.eval.CounterFactRecord;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.FfnOutWeights;
 import io.quarkiverse.memit.engine.model.Tokenizer;
-import io.quarkiverse.memit.engine.stats.CovarianceInverse;
-import io.quarkiverse.memit.engine.stats.StatsCache;
-import io.quarkiverse.memit.engine.stats.StatsCorpus;
-import io.quarkiverse.memit.engine.stats.StatsOptions;
-import io.quarkiverse.memit.engine.toyworld.ToyWorld;
 
 /**
  * MEMIT on a toy model: batches of the toy world's CounterFact cases, evaluated with the paper's metrics against
@@ -39,19 +31,15 @@ import io.quarkiverse.memit.engine.toyworld.ToyWorld;
 public final class MemitExperiment {
 
     public static void main(String[] args) throws Exception {
-        System.setProperty("ai.djl.offline", "true");
-        if (System.getProperty("DJL_CACHE_DIR") == null && System.getenv("DJL_CACHE_DIR") == null) {
-            System.setProperty("DJL_CACHE_DIR", "extension/target/djl-cache");
-        }
+        ToyEditBench.offlineDjl();
         String name = args.length > 0 ? args[0] : "gptj";
         List<Integer> sizes = ints(args.length > 1 ? args[1] : "10,100");
         double lambda = args.length > 2 ? Double.parseDouble(args[2]) : MemitHyperparams.TOY_MOM2_UPDATE_WEIGHT;
         List<Integer> layers = ints(args.length > 3 ? args[3] : "1,2");
-        Path world = Path.of("extension/src/test/resources/toy-world");
-        List<CounterFactRecord> cases = CounterFact.read(world.resolve("counterfact.json")).records();
+        List<CounterFactRecord> cases = ToyEditBench.cases();
         try (NDManager manager = CausalLm.pytorch().newBaseManager();
-                CausalLm model = CausalLm.load(world.resolve(name), manager);
-                Tokenizer tokenizer = Tokenizer.load(world.resolve(name))) {
+                CausalLm model = CausalLm.load(ToyEditBench.WORLD.resolve(name), manager);
+                Tokenizer tokenizer = Tokenizer.load(ToyEditBench.WORLD.resolve(name))) {
             MemitHyperparams toy = MemitHyperparams.toy(model.config().architecture());
             MemitHyperparams hparams = toy.withLayers(layers).withMom2UpdateWeight(lambda)
                     .withOptimisation(Integer.getInteger("memit.steps", toy.vNumGradSteps()),
@@ -60,19 +48,14 @@ public final class MemitExperiment {
                             Double.parseDouble(System.getProperty("memit.clamp", String.valueOf(toy.clampNormFactor()))),
                             toy.klFactor());
             long t0 = System.nanoTime();
-            StatsCache cache = new StatsCache(Path.of("extension/target/memit-stats"));
-            Map<Integer, StatsCache.Entry> moments = cache.secondMoments("toy-" + name, model, tokenizer,
-                    StatsCorpus.ofDocuments(ToyWorld.generate(7, ToyWorld.Spec.standard()).trainingTexts()),
-                    StatsOptions.defaults().withMaxLength(64), layers, manager);
-            Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
-            moments.forEach((layer, entry) -> inverses.put(layer, cache.covarianceInverse(entry, false, manager)));
+            CovarianceKeySolver keySolver = ToyEditBench.solver(name, model, tokenizer, hparams, manager);
             System.out.printf(Locale.ROOT, "%s, layers %s, λ %.0f: statistics and C⁻¹ in %.1f s%n", name, layers, lambda,
                     (System.nanoTime() - t0) / 1e9);
             CounterFactEvaluator evaluator = new CounterFactEvaluator(model, tokenizer,
                     CounterFactEvaluator.Options.DEFAULTS.withFluency(false));
             CounterFactEvaluator fluency = new CounterFactEvaluator(model, tokenizer,
                     CounterFactEvaluator.Options.DEFAULTS.withGenerationLength(40));
-            try (CovarianceKeySolver solver = CovarianceKeySolver.of(inverses, lambda)) {
+            try (CovarianceKeySolver solver = keySolver) {
                 Memit memit = new Memit(model, tokenizer, hparams, solver);
                 String sequential = System.getProperty("memit.sequential");
                 if (sequential != null) {
@@ -85,14 +68,11 @@ public final class MemitExperiment {
                 System.out.println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
                 for (int n : sizes) {
                     List<CounterFactRecord> batch = cases.subList(0, n);
-                    List<Rewrite> rewrites = new ArrayList<>();
-                    for (CounterFactRecord r : batch) {
-                        rewrites.add(new Rewrite(r.requestedRewrite().subject(), r.requestedRewrite().prompt(),
-                                r.requestedRewrite().targetNew().str()));
-                    }
+                    List<Rewrite> rewrites = ToyEditBench.rewrites(batch);
                     long start = System.nanoTime();
                     try (NDManager m = manager.newSubManager(); Delta delta = memit.execute(rewrites, null, m)) {
                         double seconds = (System.nanoTime() - start) / 1e9;
+                        System.out.println(targetSummary(delta));
                         FfnOutWeights edited = delta.asFfnOutWeights(model, m);
                         CounterFactMetrics after = evaluator.evaluate(batch, edited).metrics();
                         CounterFactMetrics before = evaluator.evaluate(batch).metrics();
@@ -125,11 +105,7 @@ public final class MemitExperiment {
                 FfnOutWeights weights = null;
                 List<Delta> deltas = new ArrayList<>();
                 for (int b = 0; b < batches; b++) {
-                    List<Rewrite> rewrites = new ArrayList<>();
-                    for (CounterFactRecord r : cases.subList(b * size, (b + 1) * size)) {
-                        rewrites.add(new Rewrite(r.requestedRewrite().subject(), r.requestedRewrite().prompt(),
-                                r.requestedRewrite().targetNew().str()));
-                    }
+                    List<Rewrite> rewrites = ToyEditBench.rewrites(cases.subList(b * size, (b + 1) * size));
                     Delta delta = memit.execute(rewrites, weights, m);
                     deltas.add(delta);
                     weights = weights == null ? delta.asFfnOutWeights(model, m) : delta.asFfnOutWeights(weights, m);
@@ -149,6 +125,16 @@ public final class MemitExperiment {
                 deltas.forEach(Delta::close);
             }
         }
+    }
+
+    /** How far the targets got: mean P(target) with δ injected, share converged, mean ‖δ‖/‖z₀‖. */
+    static String targetSummary(Delta delta) {
+        List<TargetStats> stats = delta.targetStats();
+        double p = stats.stream().mapToDouble(TargetStats::targetProbability).average().orElse(Double.NaN);
+        double converged = stats.stream().filter(TargetStats::converged).count() / (double) stats.size();
+        double ratio = stats.stream().mapToDouble(s -> s.deltaNorm() / s.initialNorm()).average().orElse(Double.NaN);
+        return String.format(Locale.ROOT, "targets: mean P(target) %.3f, %.0f %% converged, mean |δ|/|z₀| %.2f", p,
+                100 * converged, ratio);
     }
 
     private static List<Integer> ints(String csv) {

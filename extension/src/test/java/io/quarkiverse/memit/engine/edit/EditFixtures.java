@@ -73,10 +73,12 @@ final class EditFixtures {
         return CausalLm.create(config, weights, manager.newSubManager());
     }
 
-    /** Settings for the tiny models: the given layers and loss layer, the reference's other values. */
+    /** Settings for the tiny random models: the given layers, loss layer and λ, GPT-J's other values. */
     static MemitHyperparams hparams(List<Integer> layers, int lossLayer, double lambda) {
+        MemitHyperparams gptJ = MemitHyperparams.gptJ6B();
         return MemitHyperparams.toy(Architecture.GPTJ).withLayers(layers).withLossLayer(lossLayer)
-                .withMom2UpdateWeight(lambda);
+                .withMom2UpdateWeight(lambda).withOptimisation(gptJ.vNumGradSteps(), gptJ.vLr())
+                .withRegularisation(gptJ.vWeightDecay(), gptJ.clampNormFactor(), gptJ.klFactor());
     }
 
     /** C = E[kkᵀ] of every token of {@link #CORPUS} at each layer, float64 [d_ff, d_ff], in {@code manager}. */

@@ -31,18 +31,17 @@ class MemitOnToyModelTest {
     @Test
     void counterfactualBatchIsLearnedAndNeighboursKeepTheirFacts() throws Exception {
         Path world = Path.of(getClass().getClassLoader().getResource("toy-world/world.json").toURI()).getParent();
-        List<CounterFactRecord> cases = CounterFact.read(world.resolve("counterfact.json")).records().subList(0, 10);
+        List<CounterFactRecord> cases = CounterFact.read(world.resolve("counterfact.json")).records().subList(0, 20);
         try (NDManager manager = CausalLm.pytorch().newBaseManager();
                 CausalLm model = CausalLm.load(world.resolve("gptj"), manager);
                 Tokenizer tokenizer = Tokenizer.load(world.resolve("gptj"))) {
-            List<Integer> layers = List.of(1, 2);
+            List<Integer> layers = MemitHyperparams.toy(model.config().architecture()).layers();
             List<String> corpus = ToyWorld.generate(7, ToyWorld.Spec.standard()).trainingTexts();
             Map<Integer, SecondMoment> moments = LayerStats.collect(model, tokenizer, StatsCorpus.ofDocuments(corpus),
                     StatsOptions.defaults().withSamples(2000).withMaxLength(64), layers, manager);
             Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
             moments.forEach((layer, moment) -> inverses.put(layer, CovarianceInverse.compute(moment, false, manager)));
-            MemitHyperparams hparams = MemitHyperparams.toy(model.config().architecture()).withLayers(layers)
-                    .withMom2UpdateWeight(10).withOptimisation(50, 0.5).withRegularisation(0.5, 4, 0.0625);
+            MemitHyperparams hparams = MemitHyperparams.toy(model.config().architecture());
             float[] before = model.ffnOutWeight(2).toFloatArray();
             List<Rewrite> rewrites = new ArrayList<>();
             for (CounterFactRecord r : cases) {
@@ -51,14 +50,14 @@ class MemitOnToyModelTest {
             }
             CounterFactEvaluator evaluator = new CounterFactEvaluator(model, tokenizer,
                     CounterFactEvaluator.Options.DEFAULTS.withFluency(false));
-            try (CovarianceKeySolver solver = CovarianceKeySolver.of(inverses, 10);
+            try (CovarianceKeySolver solver = CovarianceKeySolver.of(inverses, hparams.mom2UpdateWeight());
                     NDManager m = manager.newSubManager();
                     Delta delta = new Memit(model, tokenizer, hparams, solver).execute(rewrites, null, m)) {
                 CounterFactMetrics unedited = evaluator.evaluate(cases).metrics();
                 CounterFactMetrics edited = evaluator.evaluate(cases, delta.asFfnOutWeights(model, m)).metrics();
                 assertTrue(unedited.efficacyScore().mean() <= 0.1, "unedited: " + unedited.table());
-                assertTrue(edited.efficacyScore().mean() >= 0.7, edited.table());
-                assertTrue(edited.paraphraseScore().mean() >= 0.6, edited.table());
+                assertTrue(edited.efficacyScore().mean() >= 0.9, edited.table());
+                assertTrue(edited.paraphraseScore().mean() >= 0.7, edited.table());
                 assertTrue(edited.neighborhoodScore().mean() >= 0.9, edited.table());
             }
             assertArrayEquals(before, model.ffnOutWeight(2).toFloatArray(), "the loaded weights were modified");
