@@ -1,18 +1,37 @@
 package io.quarkiverse.memit.deployment;
 
+import java.util.List;
+
+import jakarta.enterprise.context.ApplicationScoped;
+
+import org.jboss.jandex.AnnotationInstance;
+import org.jboss.jandex.DotName;
+
+import io.quarkiverse.langchain4j.ModelName;
+import io.quarkiverse.langchain4j.deployment.LangChain4jDotNames;
+import io.quarkiverse.langchain4j.deployment.items.ChatModelProviderCandidateBuildItem;
+import io.quarkiverse.langchain4j.deployment.items.SelectedChatModelProviderBuildItem;
+import io.quarkiverse.langchain4j.runtime.NamedConfigUtil;
 import io.quarkiverse.memit.runtime.ServedModel;
 import io.quarkiverse.memit.runtime.config.MemitBuildTimeConfig;
 import io.quarkiverse.memit.runtime.health.ServedModelHealthCheck;
+import io.quarkiverse.memit.runtime.langchain4j.MemitChatModelRecorder;
+import io.quarkiverse.memit.runtime.langchain4j.StreamingExecutor;
 import io.quarkiverse.memit.runtime.rest.MemitResource;
 import io.quarkus.arc.deployment.AdditionalBeanBuildItem;
+import io.quarkus.arc.deployment.SyntheticBeanBuildItem;
 import io.quarkus.deployment.annotations.BuildProducer;
 import io.quarkus.deployment.annotations.BuildStep;
+import io.quarkus.deployment.annotations.ExecutionTime;
+import io.quarkus.deployment.annotations.Record;
 import io.quarkus.deployment.builditem.AdditionalIndexedClassesBuildItem;
 import io.quarkus.deployment.builditem.FeatureBuildItem;
 
 class MemitProcessor {
 
     private static final String FEATURE = "memit";
+    /** The name applications select us by: {@code quarkus.langchain4j.chat-model.provider=memit}. */
+    private static final String PROVIDER = "memit";
 
     @BuildStep
     FeatureBuildItem feature() {
@@ -38,5 +57,38 @@ class MemitProcessor {
             indexed.produce(new AdditionalIndexedClassesBuildItem(MemitResource.class.getName()));
             beans.produce(AdditionalBeanBuildItem.unremovableOf(MemitResource.class));
         }
+    }
+
+    /** quarkus-langchain4j may pick the served model as the chat model of its AI services. */
+    @BuildStep
+    void chatModelProvider(BuildProducer<ChatModelProviderCandidateBuildItem> candidates,
+            BuildProducer<AdditionalBeanBuildItem> beans) {
+        candidates.produce(new ChatModelProviderCandidateBuildItem(PROVIDER));
+        beans.produce(AdditionalBeanBuildItem.unremovableOf(StreamingExecutor.class));
+    }
+
+    /** For each model configuration that selected us, a {@code ChatModel} and a {@code StreamingChatModel}. */
+    @BuildStep
+    @Record(ExecutionTime.RUNTIME_INIT)
+    void chatModels(MemitChatModelRecorder recorder, List<SelectedChatModelProviderBuildItem> selected,
+            BuildProducer<SyntheticBeanBuildItem> beans) {
+        for (SelectedChatModelProviderBuildItem s : selected) {
+            if (!PROVIDER.equals(s.getProvider())) {
+                continue;
+            }
+            beans.produce(chatBean(LangChain4jDotNames.CHAT_MODEL, s.getConfigName())
+                    .supplier(recorder.chatModel()).done());
+            beans.produce(chatBean(LangChain4jDotNames.STREAMING_CHAT_MODEL, s.getConfigName())
+                    .supplier(recorder.streamingChatModel()).done());
+        }
+    }
+
+    private static SyntheticBeanBuildItem.ExtendedBeanConfigurator chatBean(DotName type, String configName) {
+        SyntheticBeanBuildItem.ExtendedBeanConfigurator bean = SyntheticBeanBuildItem.configure(type).setRuntimeInit()
+                .defaultBean().scope(ApplicationScoped.class);
+        if (!NamedConfigUtil.isDefault(configName)) {
+            bean.addQualifier(AnnotationInstance.builder(ModelName.class).add("value", configName).build());
+        }
+        return bean;
     }
 }

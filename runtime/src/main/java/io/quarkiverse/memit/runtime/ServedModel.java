@@ -169,6 +169,15 @@ public class ServedModel {
         return serving().directory();
     }
 
+    /**
+     * The served model's name: its checkpoint directory's name.
+     *
+     * @throws ModelUnavailableException if no model is served
+     */
+    public String modelName() {
+        return serving().directory().getFileName().toString();
+    }
+
     /** The decoding options configured by {@code quarkus.memit.generation.*}. */
     public GenerationOptions defaults() {
         return defaults;
