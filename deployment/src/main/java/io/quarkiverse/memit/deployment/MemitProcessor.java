@@ -12,7 +12,7 @@ import io.quarkus.deployment.builditem.FeatureBuildItem;
 
 class MemitProcessor {
 
-    private static final String FEATURE = "memit";
+    static final String FEATURE = "memit";
 
     @BuildStep
     FeatureBuildItem feature() {
