@@ -48,16 +48,7 @@ class KafkaDevServiceProcessor {
      */
     @BuildStep
     DevServicesResultBuildItem embeddedKafkaBroker(MemitDevServicesBuildTimeConfig config, KafkaBuildTimeConfig kafka) {
-        if (!config.enabled()) {
-            log.debug("Not starting the embedded Kafka broker: quarkus.memit.devservices.enabled is false");
-            return null;
-        }
-        if (ConfigUtils.isPropertyNonEmpty(BOOTSTRAP_SERVERS)) {
-            log.debug("Not starting the embedded Kafka broker: kafka.bootstrap.servers is configured");
-            return null;
-        }
-        if (kafka.devservices().enabled().orElse(false)) {
-            log.debug("Not starting the embedded Kafka broker: quarkus.kafka.devservices.enabled is true");
+        if (!wanted(config, kafka)) {
             return null;
         }
         int port = config.port().orElse(0);
@@ -76,19 +67,36 @@ class KafkaDevServiceProcessor {
                 .build();
     }
 
-    /** Set by the application, not the mapping's default ({@code inherit}, from the lowest-ordinal source). */
-    private static boolean levelConfigured(String category) {
-        ConfigValue level = ConfigProvider.getConfig().getConfigValue("quarkus.log.category.\"" + category + "\".level");
-        return level.getRawValue() != null && level.getSourceOrdinal() > Integer.MIN_VALUE;
-    }
-
     /** The broker logs about 1,500 lines at INFO per start; WARN unless the application configures a category. */
     @BuildStep
-    void quietBroker(MemitDevServicesBuildTimeConfig config, BuildProducer<LogCategoryBuildItem> categories) {
-        if (config.enabled()) {
+    void quietBroker(MemitDevServicesBuildTimeConfig config, KafkaBuildTimeConfig kafka,
+            BuildProducer<LogCategoryBuildItem> categories) {
+        if (wanted(config, kafka)) {
             for (String category : BROKER_LOG_CATEGORIES) {
                 categories.produce(new LogCategoryBuildItem(category, Level.WARNING));
             }
         }
+    }
+
+    private static boolean wanted(MemitDevServicesBuildTimeConfig config, KafkaBuildTimeConfig kafka) {
+        if (!config.enabled()) {
+            log.debug("No embedded Kafka broker: quarkus.memit.devservices.enabled is false");
+            return false;
+        }
+        if (ConfigUtils.isPropertyNonEmpty(BOOTSTRAP_SERVERS)) {
+            log.debug("No embedded Kafka broker: kafka.bootstrap.servers is configured");
+            return false;
+        }
+        if (kafka.devservices().enabled().orElse(false)) {
+            log.debug("No embedded Kafka broker: quarkus.kafka.devservices.enabled is true");
+            return false;
+        }
+        return true;
+    }
+
+    /** Set by the application, not the mapping's default ({@code inherit}, from the lowest-ordinal source). */
+    private static boolean levelConfigured(String category) {
+        ConfigValue level = ConfigProvider.getConfig().getConfigValue("quarkus.log.category.\"" + category + "\".level");
+        return level.getRawValue() != null && level.getSourceOrdinal() > Integer.MIN_VALUE;
     }
 }

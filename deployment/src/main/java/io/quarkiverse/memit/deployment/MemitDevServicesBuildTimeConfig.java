@@ -15,7 +15,7 @@ import io.smallrye.config.WithDefault;
  * gives its address to the application as {@code kafka.bootstrap.servers}. No container runtime is needed. The broker
  * is kept across live reloads while this configuration is unchanged and stops with the JVM.
  * <p>
- * Quarkus's container-based Dev Services for Kafka are off by default with this extension; setting
+ * While it is enabled, Quarkus's own Dev Services for Kafka (a broker in a container) are off by default; setting
  * {@code quarkus.kafka.devservices.enabled=true} turns them on and this broker off.
  */
 @ConfigMapping(prefix = "quarkus.memit.devservices")

@@ -32,7 +32,7 @@ class KafkaDevServiceOffTest {
                 .noneMatch(s -> s.feature().equals(MemitProcessor.FEATURE)));
     }
 
-    static void noStartLine(List<LogRecord> records) {
+    private static void noStartLine(List<LogRecord> records) {
         assertTrue(records.stream().noneMatch(r -> r.getMessage().startsWith("Embedded Kafka broker")),
                 "no embedded broker starts");
     }
