@@ -18,6 +18,7 @@ import java.util.logging.Level;
 import java.util.stream.Stream;
 
 import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.utils.Exit;
 import org.apache.kafka.common.utils.Time;
 import org.jboss.logging.Logger;
 
@@ -63,6 +64,9 @@ final class EmbeddedKafkaBroker implements Startable {
         ClassLoader callerLoader = thread.getContextClassLoader();
         thread.setContextClassLoader(EmbeddedKafkaBroker.class.getClassLoader());
         quietLoggers.forEach(logger -> logger.setLevel(Level.WARNING));
+        // A standalone broker ends its process on a fatal error; this process is the application's.
+        Exit.setExitProcedure(EmbeddedKafkaBroker::keepJvmRunning);
+        Exit.setHaltProcedure(EmbeddedKafkaBroker::keepJvmRunning);
         try {
             directory = Files.createTempDirectory("quarkus-memit-kafka-");
             int port = requestedPort != 0 ? requestedPort : freePort();
@@ -129,6 +133,13 @@ final class EmbeddedKafkaBroker implements Startable {
             directory = null;
         }
         bootstrapServers = null;
+        Exit.resetExitProcedure();
+        Exit.resetHaltProcedure();
+    }
+
+    private static void keepJvmRunning(int status, String message) {
+        log.errorf("The embedded Kafka broker failed (status %d%s); restart the application for a working broker",
+                status, message == null ? "" : ": " + message);
     }
 
     /** Combined broker + controller; every internal topic with one replica and one partition. */
