@@ -29,7 +29,7 @@ import io.quarkus.deployment.builditem.FeatureBuildItem;
 
 class MemitProcessor {
 
-    private static final String FEATURE = "memit";
+    static final String FEATURE = "memit";
     /** The name applications select us by: {@code quarkus.langchain4j.chat-model.provider=memit}. */
     private static final String PROVIDER = "memit";
 
