@@ -20,4 +20,24 @@ public interface MemitConfig {
      * Decoding defaults, used where a request does not say otherwise.
      */
     GenerationConfig generation();
+
+    /**
+     * Editing the served model with MEMIT.
+     */
+    EditConfig edit();
+
+    /**
+     * Checks a batch must pass before it is served.
+     */
+    GuardConfig guard();
+
+    /**
+     * The journal of applied batches.
+     */
+    JournalConfig journal();
+
+    /**
+     * The endpoints that edit and roll back.
+     */
+    ManagementConfig management();
 }

@@ -1,0 +1,108 @@
+package io.quarkiverse.memit.runtime.config;
+
+import java.time.Duration;
+import java.util.Optional;
+import java.util.OptionalInt;
+
+import io.quarkus.runtime.annotations.ConfigGroup;
+import io.smallrye.config.WithDefault;
+
+/**
+ * How knowledge updates are applied with MEMIT.
+ */
+@ConfigGroup
+public interface EditConfig {
+
+    /**
+     * Whether the served model accepts edits (from Kafka and the REST API). When false the journal is still replayed
+     * at startup, so the weights are those of the last run.
+     */
+    @WithDefault("true")
+    boolean enabled();
+
+    /**
+     * MEMIT's hyperparameters when no {@code hparams-file} is given: {@code gptj} (GPT-J-6B's published settings),
+     * {@code neox} (GPT-NeoX-20B's) or {@code toy} (the bundled toy models'). When unset, chosen from the model:
+     * {@code toy} for models of fewer than 8 layers, otherwise by architecture.
+     */
+    Optional<String> preset();
+
+    /**
+     * A hyperparameters file in the memit reference's JSON format ({@code hparams/MEMIT/*.json}); replaces the preset.
+     */
+    Optional<String> hparamsFile();
+
+    /**
+     * The second-moment statistics C = E[kkᵀ] of the edited layers: a local text corpus to compute them from (plain
+     * text, one document per paragraph, or JSONL with a {@code text} field), cached on disk.
+     */
+    StatsConfig stats();
+
+    /**
+     * Most updates applied in one MEMIT batch.
+     */
+    @WithDefault("16")
+    int batchSize();
+
+    /**
+     * How long the editor waits for more updates after the first one arrives before it starts a batch that is not full.
+     */
+    @WithDefault("2s")
+    Duration linger();
+
+    /**
+     * Most updates waiting for the editor; Kafka consumption pauses while the queue is full.
+     */
+    @WithDefault("1000")
+    int maxQueue();
+
+    /**
+     * libtorch threads of the editing thread (each z-optimisation step and solve); readers keep
+     * {@code quarkus.memit.model.threads}. When unset, half the available processors (at least 1), so that
+     * requests keep being served quickly while a batch is computed.
+     */
+    OptionalInt threads();
+
+    /**
+     * Largest knowledge-update payload accepted, in bytes; larger ones go to the dead-letter topic.
+     */
+    @WithDefault("16384")
+    int maxPayloadBytes();
+
+    /**
+     * Second-moment statistics.
+     */
+    interface StatsConfig {
+
+        /**
+         * Text corpus the statistics are computed from at first start (then read from {@code cache-dir}). Without it,
+         * and without {@code npz-dir}, the statistics come from the texts of the context templates and the edits'
+         * own prompts only, which protects unrelated knowledge poorly: set it for a real model.
+         */
+        Optional<String> corpus();
+
+        /**
+         * Directory of the memit reference's statistics files ({@code <module>_float32_mom2_100000.npz} per layer)
+         * to import instead of computing them.
+         */
+        Optional<String> npzDir();
+
+        /**
+         * Documents read from the corpus.
+         */
+        @WithDefault("100000")
+        int samples();
+
+        /**
+         * Tokens read per document.
+         */
+        @WithDefault("128")
+        int maxLength();
+
+        /**
+         * Where statistics and their inverses are cached.
+         */
+        @WithDefault("memit-stats")
+        String cacheDir();
+    }
+}
