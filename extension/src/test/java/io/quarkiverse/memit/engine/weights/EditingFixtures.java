@@ -11,7 +11,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
 import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.edit.Memit;
@@ -133,6 +135,20 @@ public final class EditingFixtures {
         return out;
     }
 
+    /**
+     * Arrays and sub-managers a manager holds directly: equal counts before and after some work mean it left no array
+     * and no open sub-manager behind.
+     */
+    public static int resourceCount(NDManager manager) {
+        try {
+            java.lang.reflect.Field f = ai.djl.ndarray.BaseNDManager.class.getDeclaredField("resources");
+            f.setAccessible(true);
+            return ((Map<?, ?>) f.get(manager)).size();
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** MEMIT on a toy model with statistics from a small sample of its training texts and few optimisation steps. */
     public static final class ToyMemit implements AutoCloseable {
         public final Memit memit;
@@ -145,8 +161,16 @@ public final class EditingFixtures {
             List<String> corpus = ToyWorld.generate(7, ToyWorld.Spec.standard()).trainingTexts();
             Map<Integer, SecondMoment> moments = LayerStats.collect(model, tokenizer, StatsCorpus.ofDocuments(corpus),
                     StatsOptions.defaults().withSamples(samples).withMaxLength(64), TOY_LAYERS, manager);
+            // a few documents hold fewer tokens than d_ff: a small ridge keeps C invertible
             Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
-            moments.forEach((layer, moment) -> inverses.put(layer, CovarianceInverse.compute(moment, false, manager)));
+            moments.forEach((layer, moment) -> {
+                try (NDManager tmp = manager.newSubManager(); moment) {
+                    NDArray c = moment.moment(tmp);
+                    NDArray eye = tmp.eye(moment.dim(), moment.dim(), 0, DataType.FLOAT64);
+                    double meanDiagonal = c.mul(eye).sum().getDouble() / moment.dim();
+                    inverses.put(layer, CovarianceInverse.ofMoment(c.add(eye.mul(0.01 * meanDiagonal)), false, manager));
+                }
+            });
             this.hparams = MemitHyperparams.toy(model.config().architecture()).withLayers(TOY_LAYERS).withMom2UpdateWeight(10)
                     .withOptimisation(steps, 0.5).withRegularisation(0.5, 4, 0.0625);
             this.solver = CovarianceKeySolver.of(inverses, hparams.mom2UpdateWeight());
