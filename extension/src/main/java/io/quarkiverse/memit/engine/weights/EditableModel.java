@@ -29,6 +29,12 @@ import io.quarkiverse.memit.engine.model.CausalLm;
  * {@link #prepare} copies only the matrices of edited layers — then {@link #publish}es it with one
  * {@code compareAndSet}. The replaced generation drops the model's reference and is freed when its last reader closes
  * its lease.
+ * <p>
+ * <b>Memory.</b> A live generation holds {@code d_model × d_ff × 4} bytes per edited layer ({@link #memory()}). Freed
+ * matrices go back to libtorch's allocator; glibc keeps large freed blocks in the process once its adaptive mmap
+ * threshold has grown, so resident memory may stay up after old generations are freed (and grow by more than the
+ * edited bytes per generation, with the temporaries of each update). A fixed threshold
+ * ({@code MALLOC_MMAP_THRESHOLD_=131072} in the environment) returns it to the system.
  */
 public final class EditableModel implements AutoCloseable {
 
