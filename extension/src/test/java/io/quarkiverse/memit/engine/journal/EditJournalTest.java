@@ -77,6 +77,13 @@ class EditJournalTest {
         return offsets;
     }
 
+    /** A journal of three batches, closed; returns where each record starts. */
+    private List<Long> threeBatchesOnDisk() {
+        try (EditJournal journal = EditJournal.open(dir, base, NO_FSYNC)) {
+            return appendBatches(journal, 3);
+        }
+    }
+
     private static void overwrite(Path file, long offset, byte[] bytes) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
             ch.write(ByteBuffer.wrap(bytes), offset);
@@ -141,10 +148,7 @@ class EditJournalTest {
     @Test
     void tornLastRecordIsTruncatedAndReported() throws IOException {
         Path file = dir.resolve(EditJournal.FILE_NAME);
-        long lastOffset;
-        try (EditJournal journal = EditJournal.open(dir, base, NO_FSYNC)) {
-            lastOffset = appendBatches(journal, 3).get(2);
-        }
+        long lastOffset = threeBatchesOnDisk().get(2);
         long size = Files.size(file);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
             ch.truncate(lastOffset + (size - lastOffset) / 2); // a crash half-way through the third record
@@ -196,10 +200,7 @@ class EditJournalTest {
     @Test
     void damagedMiddleRecordRefusesToOpenNamingFileOffsetAndRecord() throws IOException {
         Path file = dir.resolve(EditJournal.FILE_NAME);
-        long second;
-        try (EditJournal journal = EditJournal.open(dir, base, NO_FSYNC)) {
-            second = appendBatches(journal, 3).get(1);
-        }
+        long second = threeBatchesOnDisk().get(1);
         overwrite(file, second + 5000, new byte[] { 0x55, 0x55 }); // inside the factors of record #1
         JournalCorruptedException e = assertThrows(JournalCorruptedException.class,
                 () -> EditJournal.open(dir, base, NO_FSYNC));
@@ -215,10 +216,7 @@ class EditJournalTest {
     @Test
     void damagedLengthInTheMiddleIsCorruptionNotATornTail() throws IOException {
         Path file = dir.resolve(EditJournal.FILE_NAME);
-        long second;
-        try (EditJournal journal = EditJournal.open(dir, base, NO_FSYNC)) {
-            second = appendBatches(journal, 3).get(1);
-        }
+        long second = threeBatchesOnDisk().get(1);
         long size = Files.size(file);
         overwrite(file, second + 4, new byte[] { 0x7f, 0x7f, 0x7f }); // the payload length of record #1
         JournalCorruptedException e = assertThrows(JournalCorruptedException.class,
@@ -230,12 +228,8 @@ class EditJournalTest {
     @Test
     void stopAtLastGoodKeepsTheRecordsBeforeTheDamageAndMovesTheRestAside() throws IOException {
         Path file = dir.resolve(EditJournal.FILE_NAME);
-        long second;
-        long size;
-        try (EditJournal journal = EditJournal.open(dir, base, NO_FSYNC)) {
-            second = appendBatches(journal, 3).get(1);
-            size = journal.sizeBytes();
-        }
+        long second = threeBatchesOnDisk().get(1);
+        long size = Files.size(file);
         overwrite(file, second + 5000, new byte[] { 0x55, 0x55 });
         EditJournal.Options options = NO_FSYNC.withOnCorruption(EditJournal.OnCorruption.STOP_AT_LAST_GOOD);
         try (EditJournal journal = EditJournal.open(dir, base, options)) {
