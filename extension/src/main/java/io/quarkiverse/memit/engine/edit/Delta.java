@@ -69,6 +69,37 @@ public final class Delta implements AutoCloseable {
         }
     }
 
+    /**
+     * The factors of one layer's update as plain arrays, row-major: what a journal stores and reads back.
+     *
+     * @param layer the edited layer
+     * @param dModel rows of R
+     * @param dFf rows of A and K
+     * @param n columns of R, A and K: one per rewrite
+     * @param residuals R, {@code dModel × n}
+     * @param adjustedKeys A, {@code dFf × n}
+     * @param keys K, {@code dFf × n}
+     */
+    public record Factors(int layer, int dModel, int dFf, int n, double[] residuals, double[] adjustedKeys, double[] keys) {
+
+        public Factors {
+            if (layer < 0 || dModel < 1 || dFf < 1 || n < 1) {
+                throw new IllegalArgumentException("layer " + layer + ": invalid sizes d_model " + dModel + ", d_ff " + dFf
+                        + ", n " + n);
+            }
+            check("residuals", residuals, (long) dModel * n);
+            check("adjusted keys", adjustedKeys, (long) dFf * n);
+            check("keys", keys, (long) dFf * n);
+        }
+
+        private void check(String what, double[] values, long expected) {
+            if (values == null || values.length != expected) {
+                throw new IllegalArgumentException("layer " + layer + ": " + what + " hold "
+                        + (values == null ? "nothing" : values.length + " values") + ", expected " + expected);
+            }
+        }
+    }
+
     private final NDManager manager;
     private final List<Rewrite> rewrites;
     private final Map<Integer, LayerUpdate> layers;
@@ -87,6 +118,97 @@ public final class Delta implements AutoCloseable {
         }
         this.layers = Collections.unmodifiableMap(byLayer);
         this.targetStats = List.copyOf(targetStats);
+    }
+
+    /**
+     * A delta over stored factors, e.g. read back from a journal; no optimisation statistics. The factors become
+     * contiguous float64 arrays in a new sub-manager of {@code parent}, owned by the delta: two deltas built from the
+     * same values apply to bit-identical matrices.
+     *
+     * @param rewrites the rewrites the factors were solved for, in column order
+     * @param layers one entry per edited layer, ascending
+     */
+    public static Delta fromFactors(List<Rewrite> rewrites, List<Factors> layers, NDManager parent) {
+        NDManager manager = parent.newSubManager();
+        try {
+            List<LayerUpdate> updates = new ArrayList<>(layers.size());
+            int previous = -1;
+            for (Factors f : layers) {
+                if (f.layer() <= previous) {
+                    throw new IllegalArgumentException("layers must be strictly ascending, got layer " + f.layer()
+                            + " after " + previous);
+                }
+                if (f.n() != rewrites.size()) {
+                    throw new IllegalArgumentException("layer " + f.layer() + " has " + f.n() + " columns for "
+                            + rewrites.size() + " rewrites");
+                }
+                previous = f.layer();
+                updates.add(new LayerUpdate(f.layer(), owned(manager, f.residuals(), f.dModel(), f.n()),
+                        owned(manager, f.adjustedKeys(), f.dFf(), f.n()), owned(manager, f.keys(), f.dFf(), f.n())));
+            }
+            return new Delta(manager, rewrites, updates, List.of());
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /** A float64 {@code [rows, cols]} array in native memory owned by {@code manager} (not a Java-backed buffer). */
+    private static NDArray owned(NDManager manager, double[] values, int rows, int cols) {
+        try (NDArray javaBacked = manager.create(values, new Shape(rows, cols))) {
+            return javaBacked.duplicate();
+        }
+    }
+
+    /**
+     * This delta's factors as plain arrays, layer by layer, ascending. Column i of each layer is rewrite i.
+     */
+    public List<Factors> factors() {
+        List<Factors> out = new ArrayList<>(layers.size());
+        for (LayerUpdate u : layers.values()) {
+            out.add(factors(u));
+        }
+        return out;
+    }
+
+    /** One layer's factors as plain arrays. */
+    public static Factors factors(LayerUpdate u) {
+        Shape r = u.residuals().getShape();
+        Shape a = u.adjustedKeys().getShape();
+        return new Factors(u.layer(), (int) r.get(0), (int) a.get(0), (int) r.get(1), doubles(u.residuals()),
+                doubles(u.adjustedKeys()), doubles(u.keys()));
+    }
+
+    private static double[] doubles(NDArray a) {
+        if (a.getDataType() == DataType.FLOAT64) {
+            return a.toDoubleArray();
+        }
+        try (NDArray wide = a.toType(DataType.FLOAT64, true)) {
+            return wide.toDoubleArray();
+        }
+    }
+
+    /**
+     * The same delta over contiguous copies of its factors, as {@link #fromFactors} builds them: applying the copy
+     * gives exactly the matrices that applying the factors read back from storage gives. Rewrites and target
+     * statistics are kept.
+     *
+     * @param parent the copy's factors live in a sub-manager of it; this delta is left as it is
+     */
+    public Delta canonicalCopy(NDManager parent) {
+        NDManager copy = parent.newSubManager();
+        try {
+            List<LayerUpdate> updates = new ArrayList<>(layers.size());
+            for (LayerUpdate u : layers.values()) {
+                Factors f = factors(u);
+                updates.add(new LayerUpdate(f.layer(), owned(copy, f.residuals(), f.dModel(), f.n()),
+                        owned(copy, f.adjustedKeys(), f.dFf(), f.n()), owned(copy, f.keys(), f.dFf(), f.n())));
+            }
+            return new Delta(copy, rewrites, updates, targetStats);
+        } catch (RuntimeException e) {
+            copy.close();
+            throw e;
+        }
     }
 
     /** The rewrites this delta writes, in batch order (column i of every factor is rewrite i). */

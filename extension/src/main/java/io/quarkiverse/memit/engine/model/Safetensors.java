@@ -11,6 +11,7 @@ import java.nio.FloatBuffer;
 import java.nio.ShortBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -30,6 +31,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
@@ -590,6 +592,34 @@ public final class Safetensors {
             return out;
         }
 
+        @Override
+        public long transferTo(String name, WritableByteChannel target) {
+            TensorInfo info = info(name);
+            if (closed) {
+                throw new SafetensorsException(info.file(), name, "the tensor source is closed");
+            }
+            Shard shard = shards.get(info.file());
+            long position = shard.dataStart + info.begin();
+            long left = info.byteLength();
+            try {
+                while (left > 0) {
+                    long n = shard.channel.transferTo(position, left, target);
+                    if (n <= 0) {
+                        throw new SafetensorsException(info.file(), name, "the file ends at byte " + position + ", "
+                                + left + " bytes of the tensor are missing");
+                    }
+                    position += n;
+                    left -= n;
+                }
+            } catch (ClosedChannelException e) {
+                throw new SafetensorsException(info.file(), name, "the tensor source is closed", e);
+            } catch (IOException e) {
+                throw new SafetensorsException(info.file(), name, "cannot copy bytes [" + position + ", "
+                        + (position + left) + "): " + e, e);
+            }
+            return info.byteLength();
+        }
+
         private TensorInfo checkLoadable(String name) {
             TensorInfo info = info(name);
             if (!info.dtype().isFloatLoadable()) {
@@ -922,6 +952,10 @@ public final class Safetensors {
                         + "than the " + MAX_TENSOR_BYTES + "-byte (2 GiB as float32) limit for one tensor");
             }
         }
+        checkMetadata(file, metadata);
+    }
+
+    private static void checkMetadata(Path file, Map<String, String> metadata) {
         if (metadata != null) {
             for (Map.Entry<String, String> e : metadata.entrySet()) {
                 if (e.getKey() == null || e.getValue() == null) {
@@ -990,18 +1024,55 @@ public final class Safetensors {
             TensorDType storage) {
         checkStorage(file, storage);
         checkInputs(file, inputs, metadata);
+        List<TensorData> data = new ArrayList<>(inputs.size());
+        for (FloatInput in : inputs) {
+            data.add(new EncodedData(in.name, in.shape, storage, f -> in));
+        }
+        writeData(file, data, metadata);
+    }
+
+    /**
+     * Writes one safetensors file, atomically, tensor by tensor: each tensor's bytes are produced only while it is
+     * written (copied from a source checkpoint, or read from an array in chunks), so a checkpoint of any size is
+     * written without a second copy of it in memory.
+     *
+     * @param file the target file (replaced if it exists; parent directories are created)
+     * @param tensors the tensors; written in sorted name order with contiguous offsets, each with its own dtype
+     * @param metadata stored as {@code __metadata__}; null or empty for none
+     * @throws SafetensorsException on invalid input (duplicate or reserved names, a tensor over the size limit) or
+     *         I/O failure
+     */
+    public static void writeTensors(Path file, List<TensorData> tensors, Map<String, String> metadata) {
+        if (tensors == null) {
+            throw new SafetensorsException(file, null, "tensor list is null");
+        }
+        Map<String, TensorData> byName = new TreeMap<>();
+        for (TensorData t : tensors) {
+            if (t == null) {
+                throw new SafetensorsException(file, null, "tensor list has a null entry");
+            }
+            if (byName.put(t.name, t) != null) {
+                throw new SafetensorsException(file, t.name, "tensor is given twice");
+            }
+        }
+        checkNames(file, byName);
+        checkMetadata(file, metadata);
+        writeData(file, new ArrayList<>(byName.values()), metadata);
+    }
+
+    private static void writeData(Path file, List<TensorData> tensors, Map<String, String> metadata) {
         ObjectNode header = JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode meta = header.putObject(METADATA_KEY);
             new TreeMap<>(metadata).forEach(meta::put);
         }
         long offset = 0;
-        for (FloatInput in : inputs) {
-            long bytes = in.numel * storage.bytesPerElement();
-            ObjectNode entry = header.putObject(in.name);
-            entry.put("dtype", storage.safetensorsName());
+        for (TensorData t : tensors) {
+            long bytes = t.byteLength();
+            ObjectNode entry = header.putObject(t.name);
+            entry.put("dtype", t.dtype.safetensorsName());
             ArrayNode shape = entry.putArray("shape");
-            for (long d : in.shape) {
+            for (long d : t.shape) {
                 shape.add(d);
             }
             entry.putArray("data_offsets").add(offset).add(offset + bytes);
@@ -1022,23 +1093,137 @@ public final class Safetensors {
         head.flip();
         atomicWrite(file, channel -> {
             writeAll(channel, head);
-            ByteBuffer out = ByteBuffer.allocate(WRITE_CHUNK_ELEMENTS * storage.bytesPerElement())
-                    .order(ByteOrder.LITTLE_ENDIAN);
-            float[] chunk = new float[WRITE_CHUNK_ELEMENTS];
-            for (FloatInput in : inputs) {
-                try (in) {
-                    for (long done = 0; done < in.numel;) {
-                        int len = (int) Math.min(WRITE_CHUNK_ELEMENTS, in.numel - done);
-                        in.read(done, chunk, len);
-                        out.clear();
-                        encode(chunk, len, storage, out);
-                        out.flip();
-                        writeAll(channel, out);
-                        done += len;
-                    }
+            for (TensorData t : tensors) {
+                long before = channel.position();
+                try {
+                    t.writeData(file, channel);
+                } finally {
+                    t.release();
+                }
+                long written = channel.position() - before;
+                if (written != t.byteLength()) {
+                    throw new SafetensorsException(file, t.name, "wrote " + written + " bytes, the header announces "
+                            + t.byteLength());
                 }
             }
         });
+    }
+
+    /**
+     * A tensor for {@link #writeTensors}: name, stored type, shape, and where its bytes come from. The bytes are
+     * produced only while the file is written.
+     */
+    public abstract static sealed class TensorData permits RawData, EncodedData {
+        final String name;
+        final TensorDType dtype;
+        final long[] shape;
+        final long numel;
+
+        private TensorData(String name, TensorDType dtype, long[] shape) {
+            this.name = name;
+            this.dtype = dtype;
+            this.shape = shape.clone();
+            long n = 1;
+            for (long d : shape) {
+                n = Math.multiplyExact(n, d);
+            }
+            this.numel = n;
+        }
+
+        /**
+         * A tensor of a checkpoint, its stored bytes copied unchanged (same dtype and shape, any dtype).
+         *
+         * @param source the open checkpoint; it must stay open until the file is written
+         * @param name the tensor's name there, also its name in the new file
+         */
+        public static TensorData copyOf(TensorSource source, String name) {
+            return new RawData(source, source.info(name));
+        }
+
+        /**
+         * An array (float32, float16 or float64) stored as {@code storage}, read in chunks while it is written.
+         *
+         * @param name the tensor's name in the new file
+         * @param array the data; must stay open until the file is written
+         * @param storage F32 (exact for float32 arrays), F16 or BF16 (round to nearest even)
+         */
+        public static TensorData of(String name, NDArray array, TensorDType storage) {
+            if (storage == null || !storage.isFloatLoadable()) {
+                throw new IllegalArgumentException("storage dtype " + storage + " is not supported; use F32, F16 or BF16");
+            }
+            return new EncodedData(name, array.getShape().getShape(), storage, file -> new ArrayInput(file, name, array));
+        }
+
+        /** @return the tensor's name in the new file */
+        public String name() {
+            return name;
+        }
+
+        /** @return the stored type */
+        public TensorDType dtype() {
+            return dtype;
+        }
+
+        long byteLength() {
+            return numel * dtype.bytesPerElement();
+        }
+
+        abstract void writeData(Path file, FileChannel channel) throws IOException;
+
+        /** Frees what {@link #writeData} allocated. */
+        void release() {
+        }
+    }
+
+    /** Stored bytes copied from a source checkpoint. */
+    private static final class RawData extends TensorData {
+        private final TensorSource source;
+
+        RawData(TensorSource source, TensorInfo info) {
+            super(info.name(), info.dtype(), info.shape());
+            this.source = source;
+        }
+
+        @Override
+        void writeData(Path file, FileChannel channel) {
+            source.transferTo(name, channel);
+        }
+    }
+
+    /** Float data encoded to a storage type in chunks. */
+    private static final class EncodedData extends TensorData {
+        private final Function<Path, FloatInput> opener;
+        private FloatInput input;
+
+        EncodedData(String name, long[] shape, TensorDType storage, Function<Path, FloatInput> opener) {
+            super(name, storage, shape);
+            this.opener = opener;
+        }
+
+        @Override
+        void writeData(Path file, FileChannel channel) throws IOException {
+            input = opener.apply(file);
+            int chunkElements = (int) Math.max(1, Math.min(WRITE_CHUNK_ELEMENTS, numel));
+            ByteBuffer out = ByteBuffer.allocate(chunkElements * dtype.bytesPerElement()).order(ByteOrder.LITTLE_ENDIAN);
+            float[] chunk = new float[chunkElements];
+            for (long done = 0; done < numel;) {
+                int len = (int) Math.min(chunkElements, numel - done);
+                input.read(done, chunk, len);
+                out.clear();
+                encode(chunk, len, dtype, out);
+                out.flip();
+                writeAll(channel, out);
+                done += len;
+            }
+        }
+
+        @Override
+        void release() {
+            if (input != null) {
+                input.close();
+                input = null;
+            }
+        }
     }
 
     private static void encode(float[] src, int len, TensorDType storage, ByteBuffer out) {

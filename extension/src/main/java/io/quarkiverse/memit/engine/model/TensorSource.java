@@ -1,5 +1,6 @@
 package io.quarkiverse.memit.engine.model;
 
+import java.nio.channels.WritableByteChannel;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Set;
@@ -77,6 +78,17 @@ public interface TensorSource extends AutoCloseable {
     default HostTensor readHostTensor(String name) {
         return new HostTensor(info(name).shape(), readFloats(name));
     }
+
+    /**
+     * Copies a tensor's stored bytes, unchanged (any dtype, little-endian as in the file), to a channel, e.g. to write
+     * it into another checkpoint without decoding it.
+     *
+     * @param name a tensor name
+     * @param target where the bytes go; written from its current position
+     * @return the number of bytes copied, {@link TensorInfo#byteLength()}
+     * @throws SafetensorsException if there is no such tensor, the source is closed, or reading or writing fails
+     */
+    long transferTo(String name, WritableByteChannel target);
 
     /** Closes the underlying files. Idempotent. */
     @Override

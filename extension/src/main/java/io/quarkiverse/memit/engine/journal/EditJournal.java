@@ -1,0 +1,854 @@
+package io.quarkiverse.memit.engine.journal;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.zip.CRC32C;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.edit.Delta;
+import io.quarkiverse.memit.engine.edit.Rewrite;
+import io.quarkiverse.memit.engine.util.AtomicFiles;
+
+/**
+ * The durable history of a model's weights: an append-only file ({@value #FILE_NAME}) in a directory per model, one
+ * record per applied batch — with the batch's delta factors, so the weights are re-derived at boot without
+ * recomputing MEMIT — and one per rollback.
+ *
+ * <h2>Format</h2> Little-endian throughout.
+ * <ul>
+ * <li>File header: the 8 ASCII bytes {@code MEMITJNL}, format version (int32), header length (int32), header JSON
+ * (UTF-8: base checkpoint identity, base generation id, the event ids applied before the journal started), CRC32C of
+ * the version, length and JSON (int32). The file is created atomically with its header.</li>
+ * <li>Record: magic {@code 0x4443524D} (int32), payload length (int64), CRC32C of those 12 bytes (int32), the payload,
+ * CRC32C of the payload (int32). Payload: type (byte: 1 batch, 2 rollback), metadata length (int32), metadata JSON;
+ * for a batch then the layer count (int32) and per layer: layer, d_model, d_ff, n (4 × int32), R
+ * ({@code d_model × n}), A ({@code d_ff × n}) and K ({@code d_ff × n}) as row-major float64.</li>
+ * </ul>
+ * An append writes the whole record, then {@link FileChannel#force} (unless fsync is off) before returning, so a
+ * caller that publishes only after the append never serves weights a restart could not restore.
+ *
+ * <h2>Opening</h2> The header's base identity must equal the checkpoint's ({@link BaseIdentity}), else the journal is
+ * refused. Records are scanned and checksummed: a torn last record (a crash while it was written: the file ends inside
+ * it, or a zero-filled tail) is truncated and reported in {@link #recovery()}; a damaged record before the end throws
+ * {@link JournalCorruptedException} naming file, offset and record, unless {@link OnCorruption#STOP_AT_LAST_GOOD}, which
+ * keeps the records before it and moves the rest of the file to {@code edits.journal.corrupt-<offset>}.
+ * <p>
+ * Thread-safe: appends and reads are serialized; {@link #wasApplied(String)} reads a concurrent index and never blocks.
+ */
+public final class EditJournal implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(EditJournal.class);
+
+    /** The journal's file name inside its directory. */
+    public static final String FILE_NAME = "edits.journal";
+
+    static final byte[] FILE_MAGIC = "MEMITJNL".getBytes(StandardCharsets.US_ASCII);
+    static final int FORMAT_VERSION = 1;
+    static final int RECORD_MAGIC = 0x4443524D;
+    static final int FRAME_HEADER_BYTES = 16;
+    static final int FRAME_TRAILER_BYTES = 4;
+    static final byte TYPE_BATCH = 1;
+    static final byte TYPE_ROLLBACK = 2;
+    private static final int MAX_METADATA_BYTES = 256 << 20;
+
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+
+    /** What to do when a record before the end of the file is damaged. */
+    public enum OnCorruption {
+        /** Refuse to open: the weights cannot be restored as they were. */
+        FAIL,
+        /** Keep the records before the damaged one; move the rest of the file aside and report it. */
+        STOP_AT_LAST_GOOD
+    }
+
+    /** Fault injection for crash tests: called while a record is half written (the file holds a torn record). */
+    @FunctionalInterface
+    public interface AppendHook {
+        /**
+         * @param recordOffset where the record being written starts
+         * @param bytesOnDisk bytes of the record written to the file so far
+         */
+        void halfWritten(long recordOffset, long bytesOnDisk) throws IOException;
+    }
+
+    /**
+     * @param fsync force every record to disk before an append returns (turn off only for tests and benchmarks)
+     * @param onCorruption what to do with a damaged record before the end
+     * @param appendHook null, or fault injection for crash tests
+     */
+    public record Options(boolean fsync, OnCorruption onCorruption, AppendHook appendHook) {
+
+        public static final Options DEFAULTS = new Options(true, OnCorruption.FAIL, null);
+
+        public Options {
+            Objects.requireNonNull(onCorruption, "onCorruption");
+        }
+
+        public Options withFsync(boolean fsync) {
+            return new Options(fsync, onCorruption, appendHook);
+        }
+
+        public Options withOnCorruption(OnCorruption onCorruption) {
+            return new Options(fsync, onCorruption, appendHook);
+        }
+
+        public Options withAppendHook(AppendHook appendHook) {
+            return new Options(fsync, onCorruption, appendHook);
+        }
+    }
+
+    /**
+     * What opening the journal found and repaired.
+     *
+     * @param records good records kept
+     * @param tornTailOffset where a torn last record started (truncated there), or -1
+     * @param tornTailBytes bytes of the torn record removed
+     * @param corruption the damaged record the journal stopped at ({@link OnCorruption#STOP_AT_LAST_GOOD}), or null
+     * @param quarantine the file the bytes from the damaged record on were moved to, or null
+     */
+    public record Recovery(int records, long tornTailOffset, long tornTailBytes, JournalCorruptedException corruption,
+            Path quarantine) {
+
+        /** True if a torn last record was truncated. */
+        public boolean truncatedTornTail() {
+            return tornTailOffset >= 0;
+        }
+
+        /** True if nothing had to be repaired. */
+        public boolean clean() {
+            return !truncatedTornTail() && corruption == null;
+        }
+    }
+
+    /** A record and where its payload lies. */
+    private record Entry(JournalRecord record, long offset, long payloadOffset, long payloadLength, int payloadCrc) {
+    }
+
+    private final Path file;
+    private final Options options;
+    private final FileChannel channel;
+    private final BaseIdentity base;
+    private final long baseGeneration;
+    private final Set<String> priorEventIds;
+    private final List<Entry> entries = new ArrayList<>();
+    private final Map<String, Entry> batches = new HashMap<>();
+    private final List<BatchRecord> live = new ArrayList<>();
+    private final Map<String, String> eventToBatch = new ConcurrentHashMap<>();
+    private final Set<String> rolledBackBatches = ConcurrentHashMap.newKeySet();
+    private final Recovery recovery;
+    private long end;
+    private long lastGeneration;
+
+    private EditJournal(Path file, Options options, FileChannel channel, Header header, long firstRecord) {
+        this.file = file;
+        this.options = options;
+        this.channel = channel;
+        this.base = header.base;
+        this.baseGeneration = header.baseGeneration;
+        this.priorEventIds = Collections.unmodifiableSet(new LinkedHashSet<>(header.priorEventIds));
+        this.lastGeneration = header.baseGeneration;
+        this.end = firstRecord;
+        this.recovery = scan();
+    }
+
+    // ---------------------------------------------------------------- opening
+
+    /**
+     * Opens the journal in {@code dir}, creating an empty one (base generation 0) when there is none.
+     *
+     * @param base the identity of the checkpoint the weights are loaded from
+     * @throws JournalException if the journal belongs to another base, or its header is unreadable
+     * @throws JournalCorruptedException if a record before the end is damaged and {@code options} say FAIL
+     */
+    public static EditJournal open(Path dir, BaseIdentity base, Options options) {
+        Path file = dir.resolve(FILE_NAME);
+        if (!Files.exists(file)) {
+            return create(dir, base, 0, List.of(), options);
+        }
+        return openExisting(file, base, options);
+    }
+
+    /**
+     * Starts a new journal in {@code dir}, e.g. on a checkpoint exported by compaction.
+     *
+     * @param baseGeneration the generation id of the base's weights; the journal's generations continue from it
+     * @param priorEventIds events applied before this journal (they stay {@link #wasApplied(String) applied})
+     * @throws JournalException if {@code dir} already holds a journal
+     */
+    public static EditJournal create(Path dir, BaseIdentity base, long baseGeneration, Collection<String> priorEventIds,
+            Options options) {
+        Path file = dir.resolve(FILE_NAME);
+        if (Files.exists(file)) {
+            throw new JournalException(file, "a journal already exists at " + file);
+        }
+        byte[] header = encodeHeader(new Header(base, baseGeneration, List.copyOf(priorEventIds)));
+        try {
+            AtomicFiles.write(file, ch -> AtomicFiles.writeAll(ch, ByteBuffer.wrap(header)));
+            forceDirectory(file.toAbsolutePath().getParent(), options);
+        } catch (IOException e) {
+            throw new JournalException(file, "cannot create journal " + file + ": " + e, e);
+        }
+        return openExisting(file, base, options);
+    }
+
+    private static EditJournal openExisting(Path file, BaseIdentity base, Options options) {
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        } catch (NoSuchFileException e) {
+            throw new JournalException(file, "no journal at " + file, e);
+        } catch (IOException e) {
+            throw new JournalException(file, "cannot open journal " + file + ": " + e, e);
+        }
+        try {
+            ByteBuffer fixed = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(channel, fixed, 0, file);
+            byte[] magic = new byte[8];
+            fixed.get(0, magic);
+            if (!java.util.Arrays.equals(magic, FILE_MAGIC)) {
+                throw new JournalException(file, file + " is not an edit journal (its first bytes are not MEMITJNL)");
+            }
+            int version = fixed.getInt(8);
+            int jsonLength = fixed.getInt(12);
+            if (version != FORMAT_VERSION) {
+                throw new JournalException(file, file + " has journal format " + version + "; this version reads format "
+                        + FORMAT_VERSION);
+            }
+            if (jsonLength < 0 || jsonLength > MAX_METADATA_BYTES || 16L + jsonLength + 4 > channel.size()) {
+                throw new JournalException(file, file + ": the journal header is damaged (length " + jsonLength + ")");
+            }
+            ByteBuffer rest = ByteBuffer.allocate(jsonLength + 4).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(channel, rest, 16, file);
+            CRC32C crc = new CRC32C();
+            crc.update(fixed.array(), 8, 8);
+            crc.update(rest.array(), 0, jsonLength);
+            if ((int) crc.getValue() != rest.getInt(jsonLength)) {
+                throw new JournalException(file, file + ": the journal header's checksum does not match; the header is"
+                        + " damaged");
+            }
+            Header header = Header.parse(new String(rest.array(), 0, jsonLength, StandardCharsets.UTF_8), file);
+            if (!header.base.equals(base)) {
+                throw new JournalException(file, "Edit journal " + file + " was written for another base checkpoint and"
+                        + " cannot be replayed on this one. Journal's base: " + header.base.describe()
+                        + ". Loaded checkpoint: " + base.describe() + ". Load the checkpoint the journal was started on,"
+                        + " or move the journal away to start a new one.");
+            }
+            return new EditJournal(file, options, channel, header, 16L + jsonLength + 4);
+        } catch (IOException e) {
+            closeQuietly(channel);
+            throw new JournalException(file, "cannot read journal " + file + ": " + e, e);
+        } catch (RuntimeException e) {
+            closeQuietly(channel);
+            throw e;
+        }
+    }
+
+    /** Reads every record, checks checksums and continuity, repairs a torn tail. */
+    private Recovery scan() {
+        try {
+            long size = channel.size();
+            long position = end;
+            while (position < size) {
+                int index = entries.size();
+                long left = size - position;
+                if (left < FRAME_HEADER_BYTES) {
+                    return truncateTornTail(position, size, "the file ends inside a record's frame header");
+                }
+                ByteBuffer frame = ByteBuffer.allocate(FRAME_HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+                readFully(channel, frame, position, file);
+                int magic = frame.getInt(0);
+                long length = frame.getLong(4);
+                CRC32C crc = new CRC32C();
+                crc.update(frame.array(), 0, 12);
+                if (magic != RECORD_MAGIC || (int) crc.getValue() != frame.getInt(12)) {
+                    if (zeroFrom(position, size)) {
+                        return truncateTornTail(position, size, "the file ends in zero bytes where a record should start");
+                    }
+                    return corrupted(position, index, "the record's frame header is damaged (magic or checksum)");
+                }
+                if (length < 5 || length > size) {
+                    return corrupted(position, index, "the record announces an impossible length " + length);
+                }
+                long recordEnd = position + FRAME_HEADER_BYTES + length + FRAME_TRAILER_BYTES;
+                if (recordEnd > size) {
+                    return truncateTornTail(position, size, "the last record is incomplete: " + (size - position) + " of "
+                            + (recordEnd - position) + " bytes");
+                }
+                long payloadOffset = position + FRAME_HEADER_BYTES;
+                RecordIo.Reader reader = new RecordIo.Reader(channel, payloadOffset, length);
+                JournalRecord record;
+                try {
+                    record = readMetadata(reader);
+                    reader.skipRest();
+                } catch (IOException | RuntimeException e) {
+                    reader.skipRest();
+                    if (reader.crc() != storedCrc(payloadOffset + length)) {
+                        return corrupted(position, index, "payload checksum mismatch");
+                    }
+                    return corrupted(position, index, "the record cannot be read: " + e.getMessage());
+                }
+                int stored = storedCrc(payloadOffset + length);
+                if (reader.crc() != stored) {
+                    return corrupted(position, index, String.format("payload checksum mismatch (CRC32C stored %08x, computed"
+                            + " %08x)", stored, reader.crc()));
+                }
+                String problem = continuityProblem(record);
+                if (problem != null) {
+                    return corrupted(position, index, problem);
+                }
+                index(new Entry(record, position, payloadOffset, length, stored));
+                position = recordEnd;
+            }
+            end = position;
+            return new Recovery(entries.size(), -1, 0, null, null);
+        } catch (IOException e) {
+            throw new JournalException(file, "cannot read journal " + file + ": " + e, e);
+        }
+    }
+
+    private int storedCrc(long at) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+        readFully(channel, b, at, file);
+        return b.getInt(0);
+    }
+
+    private boolean zeroFrom(long position, long size) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(RecordIo.BUFFER_BYTES);
+        for (long p = position; p < size;) {
+            b.clear().limit((int) Math.min(b.capacity(), size - p));
+            readFully(channel, b, p, file);
+            for (int i = 0; i < b.limit(); i++) {
+                if (b.get(i) != 0) {
+                    return false;
+                }
+            }
+            p += b.limit();
+        }
+        return true;
+    }
+
+    private Recovery truncateTornTail(long position, long size, String why) throws IOException {
+        LOG.warn("Edit journal {}: torn last record at byte offset {} ({}); truncating {} bytes. The batch it held was"
+                + " never published.", file, position, why, size - position);
+        channel.truncate(position);
+        if (options.fsync()) {
+            channel.force(true);
+        }
+        end = position;
+        return new Recovery(entries.size(), position, size - position, null, null);
+    }
+
+    private Recovery corrupted(long position, int index, String reason) throws IOException {
+        JournalCorruptedException e = new JournalCorruptedException(file, position, index, reason);
+        if (options.onCorruption() == OnCorruption.FAIL) {
+            throw e;
+        }
+        Path quarantine = file.resolveSibling(FILE_NAME + ".corrupt-" + position);
+        long size = channel.size();
+        try (FileChannel out = FileChannel.open(quarantine, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            for (long p = position; p < size;) {
+                long n = channel.transferTo(p, size - p, out);
+                if (n <= 0) {
+                    throw new IOException("copy of the damaged tail stopped at byte " + p);
+                }
+                p += n;
+            }
+            out.force(true);
+        }
+        channel.truncate(position);
+        channel.force(true);
+        end = position;
+        LOG.error("Edit journal {}: record #{} at byte offset {} is damaged ({}); starting from the {} record(s) before it."
+                + " The {} bytes from that offset on were moved to {}.", file, index, position, reason, entries.size(),
+                size - position, quarantine);
+        return new Recovery(entries.size(), -1, 0, e, quarantine);
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    /** The journal file. */
+    public Path file() {
+        return file;
+    }
+
+    /** The identity of the checkpoint the journal applies to. */
+    public BaseIdentity base() {
+        return base;
+    }
+
+    /** The generation id of the base's own weights. */
+    public long baseGeneration() {
+        return baseGeneration;
+    }
+
+    /** The generation the last record produced; {@link #baseGeneration()} when there is none. */
+    public synchronized long lastGeneration() {
+        return lastGeneration;
+    }
+
+    /** What opening the journal found and repaired. */
+    public Recovery recovery() {
+        return recovery;
+    }
+
+    /** Every record, oldest first (metadata only; factors are read with {@link #readDelta}). */
+    public synchronized List<JournalRecord> records() {
+        return entries.stream().map(Entry::record).toList();
+    }
+
+    /** The last record, or null when the journal is empty. */
+    public synchronized JournalRecord lastRecord() {
+        return entries.isEmpty() ? null : entries.get(entries.size() - 1).record();
+    }
+
+    /** The batches whose edits the current weights hold (applied and not rolled back), oldest first. */
+    public synchronized List<BatchRecord> liveBatches() {
+        return List.copyOf(live);
+    }
+
+    /** The record of a batch, or null. */
+    public synchronized BatchRecord batch(String batchId) {
+        Entry e = batches.get(batchId);
+        return e == null ? null : (BatchRecord) e.record();
+    }
+
+    /**
+     * True if an event was applied by a batch of this journal (live or rolled back since) or before the journal
+     * started. Answered from memory, without blocking.
+     */
+    public boolean wasApplied(String eventId) {
+        return eventToBatch.containsKey(eventId) || priorEventIds.contains(eventId);
+    }
+
+    /** True if the event's batch was rolled back (the event was applied, its edit withdrawn). */
+    public boolean wasRolledBack(String eventId) {
+        String batch = eventToBatch.get(eventId);
+        return batch != null && rolledBackBatches.contains(batch);
+    }
+
+    /** Every event id {@link #wasApplied(String)} answers true for. */
+    public synchronized Set<String> appliedEventIds() {
+        Set<String> all = new LinkedHashSet<>(priorEventIds);
+        for (Entry e : entries) {
+            if (e.record() instanceof BatchRecord b) {
+                all.addAll(b.eventIds());
+            }
+        }
+        return all;
+    }
+
+    /** Bytes of the journal file. */
+    public synchronized long sizeBytes() {
+        return end;
+    }
+
+    /**
+     * Reads a batch's delta back from its record, re-verifying the record's checksum.
+     *
+     * @param parent the delta's factors live in a sub-manager of it; close the delta
+     * @throws IllegalArgumentException if the journal has no such batch
+     * @throws JournalCorruptedException if the record no longer matches its checksum
+     */
+    public synchronized Delta readDelta(String batchId, NDManager parent) {
+        Entry e = batches.get(batchId);
+        if (e == null) {
+            throw new IllegalArgumentException("the journal has no batch " + batchId);
+        }
+        BatchRecord record = (BatchRecord) e.record();
+        RecordIo.Reader reader = new RecordIo.Reader(channel, e.payloadOffset(), e.payloadLength());
+        try {
+            readMetadata(reader);
+            int layers = reader.readInt();
+            List<Delta.Factors> factors = new ArrayList<>(layers);
+            for (int i = 0; i < layers; i++) {
+                int layer = reader.readInt();
+                int dModel = reader.readInt();
+                int dFf = reader.readInt();
+                int n = reader.readInt();
+                double[] r = new double[Math.multiplyExact(dModel, n)];
+                double[] a = new double[Math.multiplyExact(dFf, n)];
+                double[] k = new double[Math.multiplyExact(dFf, n)];
+                reader.readDoubles(r);
+                reader.readDoubles(a);
+                reader.readDoubles(k);
+                factors.add(new Delta.Factors(layer, dModel, dFf, n, r, a, k));
+            }
+            if (reader.remaining() != 0) {
+                throw new IOException(reader.remaining() + " unexpected bytes after the factors");
+            }
+            if (reader.crc() != e.payloadCrc()) {
+                throw new JournalCorruptedException(file, e.offset(), entries.indexOf(e), "payload checksum mismatch when"
+                        + " reading the factors of batch " + batchId + " again");
+            }
+            return Delta.fromFactors(record.rewrites(), factors, parent);
+        } catch (IOException | RuntimeException ex) {
+            if (ex instanceof JournalCorruptedException jce) {
+                throw jce;
+            }
+            throw new JournalCorruptedException(file, e.offset(), entries.indexOf(e), "the factors of batch " + batchId
+                    + " cannot be read: " + ex.getMessage());
+        }
+    }
+
+    // ---------------------------------------------------------------- appending
+
+    /**
+     * Appends a batch with its delta's factors and forces it to disk (unless fsync is off). When this returns the
+     * batch is durable and may be published; on failure nothing was appended.
+     *
+     * @throws IllegalArgumentException if the batch id or an event id is already in the journal, or the record does
+     *         not continue from the last generation
+     * @throws JournalException if writing fails (the partial record is removed)
+     */
+    public synchronized void appendBatch(BatchRecord record, Delta delta) {
+        String problem = continuityProblem(record);
+        if (problem != null) {
+            throw new IllegalArgumentException(problem);
+        }
+        if (delta.rewrites().size() != record.rewrites().size()) {
+            throw new IllegalArgumentException("the delta has " + delta.rewrites().size() + " rewrites, the record "
+                    + record.rewrites().size());
+        }
+        byte[] meta = metadata(record);
+        List<Delta.LayerUpdate> layers = delta.layers();
+        long length = 1 + 4 + meta.length + 4;
+        for (Delta.LayerUpdate u : layers) {
+            long dModel = u.residuals().getShape().get(0);
+            long dFf = u.adjustedKeys().getShape().get(0);
+            long n = u.residuals().getShape().get(1);
+            length += 16 + 8 * (dModel * n + 2 * dFf * n);
+        }
+        append(record, TYPE_BATCH, meta, length, writer -> {
+            writer.writeInt(layers.size());
+            for (Delta.LayerUpdate u : layers) {
+                Delta.Factors f = Delta.factors(u);
+                writer.writeInt(f.layer());
+                writer.writeInt(f.dModel());
+                writer.writeInt(f.dFf());
+                writer.writeInt(f.n());
+                writer.writeDoubles(f.residuals());
+                writer.writeDoubles(f.adjustedKeys());
+                writer.writeDoubles(f.keys());
+            }
+        });
+    }
+
+    /**
+     * Appends a rollback and forces it to disk (unless fsync is off).
+     *
+     * @throws IllegalArgumentException if the withdrawn batches are not the live batches after {@code toBatch}
+     */
+    public synchronized void appendRollback(RollbackRecord record) {
+        String problem = continuityProblem(record);
+        if (problem != null) {
+            throw new IllegalArgumentException(problem);
+        }
+        byte[] meta = metadata(record);
+        append(record, TYPE_ROLLBACK, meta, 1 + 4 + meta.length, writer -> {
+        });
+    }
+
+    private interface Body {
+        void write(RecordIo.Writer writer) throws IOException;
+    }
+
+    private void append(JournalRecord record, byte type, byte[] meta, long payloadLength, Body body) {
+        long offset = end;
+        try {
+            ByteBuffer frame = ByteBuffer.allocate(FRAME_HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            frame.putInt(RECORD_MAGIC).putLong(payloadLength);
+            CRC32C crc = new CRC32C();
+            crc.update(frame.array(), 0, 12);
+            frame.putInt((int) crc.getValue()).flip();
+            writeFully(frame, offset);
+            AppendHook hook = options.appendHook();
+            RecordIo.Writer writer = new RecordIo.Writer(channel, offset + FRAME_HEADER_BYTES, payloadLength,
+                    hook == null ? null : at -> hook.halfWritten(offset, at - offset));
+            writer.writeByte(type);
+            writer.writeInt(meta.length);
+            writer.writeBytes(meta);
+            body.write(writer);
+            writer.flush();
+            long written = writer.position() - offset - FRAME_HEADER_BYTES;
+            if (written != payloadLength) {
+                throw new IOException("wrote " + written + " payload bytes, announced " + payloadLength);
+            }
+            ByteBuffer trailer = ByteBuffer.allocate(FRAME_TRAILER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            trailer.putInt(writer.crc()).flip();
+            writeFully(trailer, writer.position());
+            if (options.fsync()) {
+                channel.force(false);
+            }
+            long recordEnd = writer.position() + FRAME_TRAILER_BYTES;
+            index(new Entry(record, offset, offset + FRAME_HEADER_BYTES, payloadLength, writer.crc()));
+            end = recordEnd;
+        } catch (IOException | RuntimeException e) {
+            try {
+                channel.truncate(offset);
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            if (e instanceof JournalException je) {
+                throw je;
+            }
+            throw new JournalException(file, "cannot append to journal " + file + ": " + e, e);
+        }
+    }
+
+    private void writeFully(ByteBuffer buffer, long position) throws IOException {
+        long p = position;
+        while (buffer.hasRemaining()) {
+            p += channel.write(buffer, p);
+        }
+    }
+
+    // ---------------------------------------------------------------- index
+
+    /** Why a record cannot follow the journal's current state, or null if it can. */
+    private String continuityProblem(JournalRecord record) {
+        if (record.parentGeneration() != lastGeneration) {
+            return "record continues generation " + record.parentGeneration() + ", but the journal is at generation "
+                    + lastGeneration;
+        }
+        if (record.generation() <= record.parentGeneration()) {
+            return "record's generation " + record.generation() + " is not newer than its parent "
+                    + record.parentGeneration();
+        }
+        if (record instanceof BatchRecord b) {
+            if (batches.containsKey(b.batchId())) {
+                return "batch " + b.batchId() + " is already in the journal";
+            }
+            for (String event : b.eventIds()) {
+                if (wasApplied(event)) {
+                    String by = eventToBatch.get(event);
+                    return "event " + event + " was already applied" + (by != null ? " by batch " + by : " before this journal");
+                }
+            }
+        } else if (record instanceof RollbackRecord r) {
+            int keep = r.toBatch() == null ? 0 : indexOfLive(r.toBatch()) + 1;
+            if (r.toBatch() != null && keep == 0) {
+                return "rollback to batch " + r.toBatch() + ", which is not live";
+            }
+            List<String> after = live.subList(keep, live.size()).stream().map(BatchRecord::batchId).toList();
+            if (!after.equals(r.rolledBack())) {
+                return "rollback withdraws " + r.rolledBack() + ", but the live batches after "
+                        + (r.toBatch() == null ? "the base" : r.toBatch()) + " are " + after;
+            }
+        }
+        return null;
+    }
+
+    private int indexOfLive(String batchId) {
+        for (int i = 0; i < live.size(); i++) {
+            if (live.get(i).batchId().equals(batchId)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private void index(Entry e) {
+        entries.add(e);
+        JournalRecord record = e.record();
+        if (record instanceof BatchRecord b) {
+            batches.put(b.batchId(), e);
+            live.add(b);
+            for (String event : b.eventIds()) {
+                eventToBatch.put(event, b.batchId());
+            }
+        } else if (record instanceof RollbackRecord r) {
+            int keep = r.toBatch() == null ? 0 : indexOfLive(r.toBatch()) + 1;
+            live.subList(keep, live.size()).clear();
+            rolledBackBatches.addAll(r.rolledBack());
+        }
+        lastGeneration = record.generation();
+    }
+
+    // ---------------------------------------------------------------- encoding
+
+    private static JournalRecord readMetadata(RecordIo.Reader reader) throws IOException {
+        byte type = reader.readByte();
+        int length = reader.readInt();
+        if (length < 0 || length > MAX_METADATA_BYTES || length > reader.remaining()) {
+            throw new IOException("metadata length " + length + " is impossible");
+        }
+        JsonNode o = JSON.readTree(new String(reader.readBytes(length), StandardCharsets.UTF_8));
+        Map<Integer, String> checksums = new TreeMap<>();
+        o.required("checksums").properties().forEach(e -> checksums.put(Integer.parseInt(e.getKey()), e.getValue().asText()));
+        long parent = o.required("parent_generation").asLong();
+        long generation = o.required("generation").asLong();
+        Instant time = Instant.parse(o.required("timestamp").asText());
+        switch (type) {
+            case TYPE_BATCH -> {
+                List<String> events = new ArrayList<>();
+                o.required("event_ids").forEach(n -> events.add(n.asText()));
+                List<Rewrite> rewrites = new ArrayList<>();
+                for (JsonNode r : o.required("rewrites")) {
+                    rewrites.add(new Rewrite(r.required("subject").asText(), r.required("prompt").asText(),
+                            r.required("target").asText(), texts(r.get("paraphrase_prompts")),
+                            texts(r.get("neighborhood_prompts"))));
+                }
+                return new BatchRecord(o.required("batch_id").asText(), events, rewrites, o.required("hparams").toString(),
+                        parent, generation, checksums, time);
+            }
+            case TYPE_ROLLBACK -> {
+                List<String> rolledBack = new ArrayList<>();
+                o.required("rolled_back").forEach(n -> rolledBack.add(n.asText()));
+                JsonNode to = o.get("to_batch");
+                return new RollbackRecord(rolledBack, to == null || to.isNull() ? null : to.asText(), parent, generation,
+                        checksums, time);
+            }
+            default -> throw new IOException("unknown record type " + type);
+        }
+    }
+
+    private static List<String> texts(JsonNode array) {
+        List<String> out = new ArrayList<>();
+        if (array != null) {
+            array.forEach(n -> out.add(n.asText()));
+        }
+        return out;
+    }
+
+    private static byte[] metadata(JournalRecord record) {
+        ObjectNode o = JSON.createObjectNode();
+        if (record instanceof BatchRecord b) {
+            o.put("batch_id", b.batchId());
+            ArrayNode events = o.putArray("event_ids");
+            b.eventIds().forEach(events::add);
+            ArrayNode rewrites = o.putArray("rewrites");
+            for (Rewrite r : b.rewrites()) {
+                ObjectNode n = rewrites.addObject().put("subject", r.subject()).put("prompt", r.prompt()).put("target",
+                        r.target());
+                if (!r.paraphrasePrompts().isEmpty()) {
+                    r.paraphrasePrompts().forEach(n.putArray("paraphrase_prompts")::add);
+                }
+                if (!r.neighborhoodPrompts().isEmpty()) {
+                    r.neighborhoodPrompts().forEach(n.putArray("neighborhood_prompts")::add);
+                }
+            }
+            try {
+                o.set("hparams", JSON.readTree(b.hyperparametersJson()));
+            } catch (JsonProcessingException e) {
+                throw new IllegalArgumentException("the hyperparameters are not JSON: " + e.getOriginalMessage(), e);
+            }
+        } else if (record instanceof RollbackRecord r) {
+            ArrayNode rolledBack = o.putArray("rolled_back");
+            r.rolledBack().forEach(rolledBack::add);
+            o.put("to_batch", r.toBatch());
+        }
+        o.put("parent_generation", record.parentGeneration());
+        o.put("generation", record.generation());
+        ObjectNode sums = o.putObject("checksums");
+        record.checksums().forEach((layer, sum) -> sums.put(Integer.toString(layer), sum));
+        o.put("timestamp", record.timestamp().toString());
+        try {
+            return JSON.writeValueAsBytes(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The header's content. */
+    private record Header(BaseIdentity base, long baseGeneration, List<String> priorEventIds) {
+
+        static Header parse(String json, Path file) {
+            try {
+                JsonNode o = JSON.readTree(json);
+                List<String> prior = new ArrayList<>();
+                o.required("prior_event_ids").forEach(n -> prior.add(n.asText()));
+                return new Header(BaseIdentity.fromJson(o.required("base")), o.required("base_generation").asLong(), prior);
+            } catch (JsonProcessingException | IllegalArgumentException e) {
+                throw new JournalException(file, file + ": the journal header cannot be read: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    private static byte[] encodeHeader(Header header) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("format", FORMAT_VERSION);
+        o.set("base", header.base().toJson());
+        o.put("base_generation", header.baseGeneration());
+        o.put("created", Instant.now().toString());
+        ArrayNode prior = o.putArray("prior_event_ids");
+        header.priorEventIds().forEach(prior::add);
+        byte[] json;
+        try {
+            json = JSON.writeValueAsBytes(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+        ByteBuffer b = ByteBuffer.allocate(16 + json.length + 4).order(ByteOrder.LITTLE_ENDIAN);
+        b.put(FILE_MAGIC).putInt(FORMAT_VERSION).putInt(json.length).put(json);
+        CRC32C crc = new CRC32C();
+        crc.update(b.array(), 8, 8 + json.length);
+        b.putInt((int) crc.getValue());
+        return b.array();
+    }
+
+    // ---------------------------------------------------------------- files
+
+    private static void readFully(FileChannel channel, ByteBuffer buffer, long position, Path file) throws IOException {
+        long p = position;
+        while (buffer.hasRemaining()) {
+            int n = channel.read(buffer, p);
+            if (n < 0) {
+                throw new IOException(file + " ends at byte " + p);
+            }
+            p += n;
+        }
+        buffer.flip();
+    }
+
+    private static void forceDirectory(Path dir, Options options) {
+        if (!options.fsync()) {
+            return;
+        }
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        } catch (IOException e) {
+            LOG.debug("cannot force directory {}: {}", dir, e.toString());
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception ignored) {
+            // nothing to do
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        closeQuietly(channel);
+    }
+}

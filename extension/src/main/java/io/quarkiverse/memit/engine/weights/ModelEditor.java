@@ -1,0 +1,430 @@
+package io.quarkiverse.memit.engine.weights;
+
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeSet;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
+import io.quarkiverse.memit.engine.edit.Delta;
+import io.quarkiverse.memit.engine.edit.Memit;
+import io.quarkiverse.memit.engine.edit.MemitHyperparams;
+import io.quarkiverse.memit.engine.edit.Rewrite;
+import io.quarkiverse.memit.engine.edit.TargetStats;
+import io.quarkiverse.memit.engine.journal.BaseIdentity;
+import io.quarkiverse.memit.engine.journal.BatchRecord;
+import io.quarkiverse.memit.engine.journal.EditJournal;
+import io.quarkiverse.memit.engine.journal.JournalException;
+import io.quarkiverse.memit.engine.journal.JournalRecord;
+import io.quarkiverse.memit.engine.journal.RollbackRecord;
+import io.quarkiverse.memit.engine.model.FfnOutWeights;
+
+/**
+ * Changes the served weights of an {@link EditableModel}, one operation at a time, always in the order
+ * <em>compute → journal (forced to disk) → publish</em>, so that no reader is ever served weights a restart could not
+ * restore:
+ * <ul>
+ * <li>{@link #apply}: MEMIT on the current generation, the batch and its delta appended to the journal, the new
+ * generation published, the batch's keys kept by the key solver for later batches;</li>
+ * <li>{@link #rollbackTo}, {@link #undoLastBatch}: the weights re-derived exactly from the base and the journal's
+ * remaining deltas (no MEMIT), checked against the checksums recorded when they were first served, the rollback
+ * journaled, then published;</li>
+ * <li>{@link #restore}: at boot, the journal's live batches replayed on the base, checked against the recorded
+ * checksums;</li>
+ * <li>{@link #compact}: the current weights exported as a checkpoint and a fresh journal started on it.</li>
+ * </ul>
+ * A failure before the publish ({@code EditFailedException}, an invalid batch, a journal write error) leaves the
+ * served generation as it was and nothing in the journal. Operations are serialized; readers are never blocked.
+ */
+public final class ModelEditor {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ModelEditor.class);
+
+    /** Computes a batch's delta on given weights: {@code Memit::execute}, or anything with its contract. */
+    @FunctionalInterface
+    public interface DeltaComputation {
+        /**
+         * @param base the weights the batch is applied to (a pinned generation)
+         * @param parent the delta's factors live in a sub-manager of it
+         */
+        Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent);
+    }
+
+    /** Where an {@link #apply} is. */
+    public enum Phase {
+        /** The delta is being computed. */
+        COMPUTING,
+        /** The new generation is built; the batch is being written to the journal. */
+        JOURNALING,
+        /** The batch is durable; the new generation is about to be swapped in. */
+        PUBLISHING,
+        /** The new generation is served. */
+        PUBLISHED
+    }
+
+    /** Observes the phases of {@link #apply} (metrics, tests); called on the editing thread. */
+    @FunctionalInterface
+    public interface Listener {
+        Listener NONE = (phase, batchId) -> {
+        };
+
+        void onPhase(Phase phase, String batchId);
+    }
+
+    /** What to do when replayed weights do not match the checksums the journal recorded. */
+    public enum OnChecksumMismatch {
+        /** Refuse to serve them (default). */
+        FAIL,
+        /** Log an error and serve them (e.g. on purpose, after moving to another libtorch build). */
+        WARN
+    }
+
+    /**
+     * One applied batch.
+     *
+     * @param computeNanos computing the delta (MEMIT)
+     * @param prepareNanos building the new generation's matrices and their checksums
+     * @param journalNanos writing and forcing the journal record
+     * @param publishNanos the swap
+     */
+    public record Applied(String batchId, long parentGeneration, long generation, Map<Integer, String> checksums,
+            List<TargetStats> targetStats, long computeNanos, long prepareNanos, long journalNanos, long publishNanos) {
+    }
+
+    /**
+     * What {@link #restore} did.
+     *
+     * @param replayedBatches live batches applied to the base
+     * @param generation the generation now served
+     * @param nanos time taken
+     * @param recovery what opening the journal repaired
+     */
+    public record Restored(int replayedBatches, long generation, long nanos, EditJournal.Recovery recovery) {
+    }
+
+    /**
+     * A compaction.
+     *
+     * @param checkpointDir the exported checkpoint
+     * @param journal the fresh journal on it, now in use by the editor
+     * @param generation the exported generation, the new journal's base generation
+     */
+    public record Compacted(Path checkpointDir, EditJournal journal, long generation) {
+    }
+
+    private final EditableModel model;
+    private final DeltaComputation computation;
+    private final String hyperparametersJson;
+    private final CovarianceKeySolver solver;
+    private final Listener listener;
+    private final OnChecksumMismatch onChecksumMismatch;
+    private volatile EditJournal journal;
+    private volatile String broken;
+
+    /** An editor running MEMIT with its own hyperparameters; {@code solver} may be null. */
+    public ModelEditor(EditableModel model, EditJournal journal, Memit memit, CovarianceKeySolver solver) {
+        this(model, journal, memit::execute, memit.hparams(), solver, Listener.NONE, OnChecksumMismatch.FAIL);
+    }
+
+    /**
+     * @param computation computes each batch's delta
+     * @param hparams recorded with each batch
+     * @param solver told to preserve each applied batch's keys and forget rolled-back ones; null for none (it must be
+     *        the solver {@code computation} uses)
+     * @param listener observes the phases of each batch
+     */
+    public ModelEditor(EditableModel model, EditJournal journal, DeltaComputation computation, MemitHyperparams hparams,
+            CovarianceKeySolver solver, Listener listener, OnChecksumMismatch onChecksumMismatch) {
+        this.model = Objects.requireNonNull(model, "model");
+        this.journal = Objects.requireNonNull(journal, "journal");
+        this.computation = Objects.requireNonNull(computation, "computation");
+        this.hyperparametersJson = hparams.toJson();
+        this.solver = solver;
+        this.listener = Objects.requireNonNull(listener, "listener");
+        this.onChecksumMismatch = Objects.requireNonNull(onChecksumMismatch, "onChecksumMismatch");
+    }
+
+    public EditableModel model() {
+        return model;
+    }
+
+    /** The journal in use (a new one after {@link #compact}). */
+    public EditJournal journal() {
+        return journal;
+    }
+
+    /** True if an event was applied by a journaled batch; see {@link EditJournal#wasApplied(String)}. */
+    public boolean wasApplied(String eventId) {
+        return journal.wasApplied(eventId);
+    }
+
+    // ---------------------------------------------------------------- boot
+
+    /**
+     * Brings a freshly loaded model to the journal's last generation: its live batches' deltas applied to the base in
+     * order (read from the journal; MEMIT is not run), every resulting matrix checked against the checksum recorded
+     * for it, then published. The key solver, if any, preserves the live batches' keys again.
+     *
+     * @throws IllegalStateException if the model is not fresh, or its base generation is not the journal's
+     * @throws JournalException if the replayed weights do not match the recorded checksums (and the policy is FAIL)
+     */
+    public synchronized Restored restore() {
+        long start = System.nanoTime();
+        EditJournal j = journal;
+        if (model.baseId() != j.baseGeneration()) {
+            throw new IllegalStateException("the model's base is generation " + model.baseId() + ", the journal's base is"
+                    + " generation " + j.baseGeneration() + "; create the EditableModel with the journal's base generation");
+        }
+        if (model.currentId() != model.baseId()) {
+            throw new IllegalStateException("restore() runs once, on a freshly loaded model; generation " + model.currentId()
+                    + " is already served");
+        }
+        JournalRecord last = j.lastRecord();
+        if (last == null) {
+            return new Restored(0, model.currentId(), System.nanoTime() - start, j.recovery());
+        }
+        List<String> live = j.liveBatches().stream().map(BatchRecord::batchId).toList();
+        EditableModel.DeltaReader reader = (batchId, parent) -> {
+            Delta delta = j.readDelta(batchId, parent);
+            if (solver != null) {
+                solver.preserve(batchId, delta);
+            }
+            return delta;
+        };
+        Generation restored = model.derive(last.generation(), model.currentId(), Generation.Origin.REPLAY, live, reader);
+        boolean published = false;
+        try {
+            String mismatch = mismatch(restored.checksums(), last.checksums());
+            if (mismatch != null) {
+                String message = "Replaying edit journal " + j.file() + " on the base checkpoint does not reproduce the"
+                        + " weights it recorded for generation " + last.generation() + ": " + mismatch + ". The base's"
+                        + " weights differ from those the journal was written on, or the deltas were applied by another"
+                        + " libtorch build.";
+                if (onChecksumMismatch == OnChecksumMismatch.FAIL) {
+                    throw new JournalException(j.file(), message);
+                }
+                LOG.error("{} Serving the replayed weights anyway.", message);
+            }
+            model.publish(restored);
+            published = true;
+        } finally {
+            if (!published) {
+                model.discard(restored);
+            }
+        }
+        long nanos = System.nanoTime() - start;
+        LOG.info("Restored generation {} from {}: {} live batch(es) replayed in {} ms", restored.id(), j.file(), live.size(),
+                nanos / 1_000_000);
+        return new Restored(live.size(), restored.id(), nanos, j.recovery());
+    }
+
+    // ---------------------------------------------------------------- batches
+
+    /**
+     * Applies a batch: its delta computed on the current generation, the batch journaled and forced to disk, then the
+     * new generation published. On any failure before the publish the served generation and the journal are as they
+     * were.
+     *
+     * @param batchId unique within the journal
+     * @param eventIds the events the batch applies (recorded for {@link #wasApplied}); none may be applied already
+     * @throws IllegalArgumentException if the batch id or an event id is already in the journal
+     */
+    public synchronized Applied apply(String batchId, List<String> eventIds, List<Rewrite> rewrites) {
+        checkUsable();
+        EditJournal j = journal;
+        if (j.batch(batchId) != null) {
+            throw new IllegalArgumentException("batch " + batchId + " is already in the journal");
+        }
+        for (String event : eventIds) {
+            if (j.wasApplied(event)) {
+                throw new IllegalArgumentException("event " + event + " was already applied");
+            }
+        }
+        listener.onPhase(Phase.COMPUTING, batchId);
+        long t0 = System.nanoTime();
+        try (Generation.Lease lease = model.acquire(); NDManager work = model.model().manager().newSubManager()) {
+            Generation parent = lease.generation();
+            if (parent.id() != j.lastGeneration()) {
+                throw new IllegalStateException("generation " + parent.id() + " is served, but the journal is at generation "
+                        + j.lastGeneration() + "; call restore() after loading the model");
+            }
+            Delta computed = computation.execute(rewrites, parent, work);
+            // the factors as the journal stores them: applying these now and after a restart gives the same bits
+            Delta delta = computed.canonicalCopy(work);
+            long t1 = System.nanoTime();
+            Generation next = model.prepare(parent, batchId, delta);
+            long t2 = System.nanoTime();
+            long t3;
+            long t4;
+            boolean journaled = false;
+            try {
+                listener.onPhase(Phase.JOURNALING, batchId);
+                j.appendBatch(new BatchRecord(batchId, eventIds, rewrites, hyperparametersJson, parent.id(), next.id(),
+                        next.checksums(), Instant.now()), delta);
+                journaled = true;
+                t3 = System.nanoTime();
+                listener.onPhase(Phase.PUBLISHING, batchId);
+                model.publish(next);
+                t4 = System.nanoTime();
+            } catch (RuntimeException e) {
+                model.discard(next);
+                if (journaled) {
+                    broken = "batch " + batchId + " was journaled but its generation could not be published (" + e
+                            + "); restart to restore the weights from the journal";
+                }
+                throw e;
+            }
+            listener.onPhase(Phase.PUBLISHED, batchId);
+            if (solver != null) {
+                solver.preserve(batchId, delta);
+            }
+            return new Applied(batchId, parent.id(), next.id(), next.checksums(), computed.targetStats(), t1 - t0, t2 - t1,
+                    t3 - t2, t4 - t3);
+        }
+    }
+
+    // ---------------------------------------------------------------- rollback
+
+    /**
+     * Withdraws every live batch after {@code batchId}: the weights become those served right after that batch was
+     * applied, re-derived from the base and the journal's remaining deltas and checked against the checksums recorded
+     * then. The rollback is journaled before it is published, so a restart keeps it.
+     *
+     * @param batchId a live batch, or null to withdraw every batch (the base's weights)
+     * @return the generation now served (the current one, unchanged, if nothing follows {@code batchId})
+     * @throws IllegalArgumentException if {@code batchId} is not a live batch
+     */
+    public synchronized long rollbackTo(String batchId) {
+        checkUsable();
+        EditJournal j = journal;
+        List<BatchRecord> live = j.liveBatches();
+        int keep = 0;
+        if (batchId != null) {
+            keep = indexOf(live, batchId) + 1;
+            if (keep == 0) {
+                throw new IllegalArgumentException("batch " + batchId + " is not live; live batches are "
+                        + live.stream().map(BatchRecord::batchId).toList());
+            }
+        }
+        if (keep == live.size()) {
+            return model.currentId();
+        }
+        List<String> kept = live.subList(0, keep).stream().map(BatchRecord::batchId).toList();
+        List<String> withdrawn = live.subList(keep, live.size()).stream().map(BatchRecord::batchId).toList();
+        long parentId = model.currentId();
+        Generation next = model.derive(model.newId(), parentId, Generation.Origin.ROLLBACK, kept, j::readDelta);
+        boolean journaled = false;
+        try {
+            Map<Integer, String> expected = keep == 0 ? Map.of() : live.get(keep - 1).checksums();
+            String mismatch = mismatch(next.checksums(), expected);
+            if (mismatch != null) {
+                throw new IllegalStateException("rolling back to " + (batchId == null ? "the base" : "batch " + batchId)
+                        + " would not reproduce the weights served after it: " + mismatch);
+            }
+            j.appendRollback(new RollbackRecord(withdrawn, batchId, parentId, next.id(), next.checksums(), Instant.now()));
+            journaled = true;
+            model.publish(next);
+        } catch (RuntimeException e) {
+            model.discard(next);
+            if (journaled) {
+                broken = "a rollback was journaled but could not be published (" + e + "); restart to restore the weights"
+                        + " from the journal";
+            }
+            throw e;
+        }
+        if (solver != null) {
+            withdrawn.forEach(solver::forget);
+        }
+        LOG.info("Rolled back {} to {}: generation {}", withdrawn, batchId == null ? "the base" : batchId, next.id());
+        return next.id();
+    }
+
+    /** Withdraws every batch: the base's weights are served again (journaled). */
+    public long rollbackToBase() {
+        return rollbackTo(null);
+    }
+
+    /**
+     * Withdraws the most recent live batch.
+     *
+     * @throws IllegalStateException if no batch is live
+     */
+    public synchronized long undoLastBatch() {
+        List<BatchRecord> live = journal.liveBatches();
+        if (live.isEmpty()) {
+            throw new IllegalStateException("no batch to undo");
+        }
+        return rollbackTo(live.size() == 1 ? null : live.get(live.size() - 2).batchId());
+    }
+
+    // ---------------------------------------------------------------- compaction
+
+    /**
+     * Exports the current weights as a checkpoint in {@code checkpointDir}, starts a fresh journal in
+     * {@code journalDir} on it (carrying over the applied event ids and continuing the generation ids) and continues
+     * with that journal; the old checkpoint and journal are left as they are (they still describe the same weights).
+     * Batches before the compaction can no longer be rolled back. To boot from the result, load the exported
+     * checkpoint with base generation {@link Compacted#generation()} and open the new journal.
+     */
+    public synchronized Compacted compact(Path checkpointDir, Path journalDir, EditJournal.Options options) {
+        checkUsable();
+        EditJournal old = journal;
+        long generation = model.export(checkpointDir);
+        if (generation != model.currentId()) {
+            throw new IllegalStateException("generation " + model.currentId() + " was published during the export");
+        }
+        EditJournal fresh = EditJournal.create(journalDir, BaseIdentity.of(checkpointDir), generation,
+                old.appliedEventIds(), options);
+        model.rebaseOnCurrent();
+        journal = fresh;
+        old.close();
+        LOG.info("Compacted generation {} into {} with a fresh journal {}", generation, checkpointDir, fresh.file());
+        return new Compacted(checkpointDir, fresh, generation);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private void checkUsable() {
+        if (broken != null) {
+            throw new IllegalStateException(broken);
+        }
+    }
+
+    private static int indexOf(List<BatchRecord> live, String batchId) {
+        for (int i = 0; i < live.size(); i++) {
+            if (live.get(i).batchId().equals(batchId)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Describes how two per-layer checksum maps differ, or null if they are equal. */
+    static String mismatch(Map<Integer, String> actual, Map<Integer, String> expected) {
+        if (actual.equals(expected)) {
+            return null;
+        }
+        List<String> problems = new ArrayList<>();
+        TreeSet<Integer> layers = new TreeSet<>(actual.keySet());
+        layers.addAll(expected.keySet());
+        for (int layer : layers) {
+            String a = actual.get(layer);
+            String e = expected.get(layer);
+            if (a == null) {
+                problems.add("layer " + layer + " is recorded as edited (" + e + ") but is the base's");
+            } else if (e == null) {
+                problems.add("layer " + layer + " is edited (" + a + ") but recorded as the base's");
+            } else if (!a.equals(e)) {
+                problems.add("layer " + layer + " has checksum " + a + ", recorded " + e);
+            }
+        }
+        return String.join("; ", problems);
+    }
+}
