@@ -1,6 +1,8 @@
 package io.quarkiverse.memit.deployment;
 
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import jakarta.enterprise.context.ApplicationScoped;
 
@@ -17,6 +19,9 @@ import io.quarkiverse.memit.runtime.config.MemitBuildTimeConfig;
 import io.quarkiverse.memit.runtime.health.ServedModelHealthCheck;
 import io.quarkiverse.memit.runtime.langchain4j.MemitChatModelRecorder;
 import io.quarkiverse.memit.runtime.langchain4j.StreamingExecutor;
+import io.quarkiverse.memit.runtime.edits.EditWorker;
+import io.quarkiverse.memit.runtime.edits.KnowledgeUpdateListener;
+import io.quarkiverse.memit.runtime.rest.EditResource;
 import io.quarkiverse.memit.runtime.rest.MemitResource;
 import io.quarkus.arc.deployment.AdditionalBeanBuildItem;
 import io.quarkus.arc.deployment.SyntheticBeanBuildItem;
@@ -26,6 +31,7 @@ import io.quarkus.deployment.annotations.ExecutionTime;
 import io.quarkus.deployment.annotations.Record;
 import io.quarkus.deployment.builditem.AdditionalIndexedClassesBuildItem;
 import io.quarkus.deployment.builditem.FeatureBuildItem;
+import io.quarkus.deployment.builditem.RunTimeConfigurationDefaultBuildItem;
 
 class MemitProcessor {
 
@@ -54,9 +60,49 @@ class MemitProcessor {
     void restEndpoints(MemitBuildTimeConfig config, BuildProducer<AdditionalIndexedClassesBuildItem> indexed,
             BuildProducer<AdditionalBeanBuildItem> beans) {
         if (config.rest().enabled()) {
-            indexed.produce(new AdditionalIndexedClassesBuildItem(MemitResource.class.getName()));
+            indexed.produce(new AdditionalIndexedClassesBuildItem(MemitResource.class.getName(),
+                    EditResource.class.getName()));
             beans.produce(AdditionalBeanBuildItem.unremovableOf(MemitResource.class));
+            beans.produce(AdditionalBeanBuildItem.unremovableOf(EditResource.class));
         }
+    }
+
+    /** The edit worker and the Kafka listener of knowledge updates. */
+    @BuildStep
+    AdditionalBeanBuildItem editing() {
+        return AdditionalBeanBuildItem.builder().addBeanClasses(EditWorker.class, KnowledgeUpdateListener.class)
+                .setUnremovable().build();
+    }
+
+    /**
+     * The Kafka channels of knowledge updates, their dead letters and outcomes: connector, topics, String serde, batch
+     * consumption from the earliest offset, offsets committed as batches are acknowledged. Each is a default the
+     * application overrides with {@code mp.messaging.*.<channel>.*}.
+     */
+    @BuildStep
+    void kafkaChannelDefaults(BuildProducer<RunTimeConfigurationDefaultBuildItem> defaults) {
+        String in = "mp.messaging.incoming." + KnowledgeUpdateListener.UPDATES + ".";
+        Map<String, String> values = new LinkedHashMap<>();
+        values.put(in + "connector", "smallrye-kafka");
+        values.put(in + "topic", "knowledge-updates");
+        values.put(in + "batch", "true");
+        values.put(in + "value.deserializer", "org.apache.kafka.common.serialization.StringDeserializer");
+        values.put(in + "key.deserializer", "org.apache.kafka.common.serialization.StringDeserializer");
+        values.put(in + "auto.offset.reset", "earliest");
+        values.put(in + "group.id", "quarkus-memit");
+        values.put(in + "commit-strategy", "throttled");
+        // a batch may take minutes on a large model: its records stay unacknowledged that long
+        values.put(in + "throttled.unprocessed-record-max-age.ms", "0");
+        for (String[] out : new String[][] { { KnowledgeUpdateListener.DEAD_LETTERS, "knowledge-updates-dlq" },
+                { KnowledgeUpdateListener.OUTCOMES, "knowledge-updates-applied" } }) {
+            String prefix = "mp.messaging.outgoing." + out[0] + ".";
+            values.put(prefix + "connector", "smallrye-kafka");
+            values.put(prefix + "topic", out[1]);
+            values.put(prefix + "value.serializer", "org.apache.kafka.common.serialization.StringSerializer");
+            values.put(prefix + "key.serializer", "org.apache.kafka.common.serialization.StringSerializer");
+            values.put(prefix + "close-timeout", "1000");
+        }
+        values.forEach((k, v) -> defaults.produce(new RunTimeConfigurationDefaultBuildItem(k, v)));
     }
 
     /** quarkus-langchain4j may pick the served model as the chat model of its AI services. */

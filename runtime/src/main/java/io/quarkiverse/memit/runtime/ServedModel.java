@@ -24,7 +24,16 @@ import io.quarkiverse.memit.engine.generate.TokenListener;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.SafetensorsException;
 import io.quarkiverse.memit.engine.model.Tokenizer;
+import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
+import io.quarkiverse.memit.engine.edit.Memit;
+import io.quarkiverse.memit.engine.edit.MemitHyperparams;
+import io.quarkiverse.memit.engine.journal.BaseIdentity;
+import io.quarkiverse.memit.engine.journal.EditJournal;
+import io.quarkiverse.memit.engine.weights.EditableModel;
+import io.quarkiverse.memit.engine.weights.Generation;
+import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.runtime.config.GenerationConfig;
+import io.quarkiverse.memit.runtime.config.JournalConfig;
 import io.quarkiverse.memit.runtime.config.MemitConfig;
 import io.quarkus.runtime.BlockingOperationControl;
 import io.quarkus.runtime.BlockingOperationNotAllowedException;
@@ -74,6 +83,12 @@ public class ServedModel {
     private CausalLm model;
     private Tokenizer tokenizer;
     private Generator generator;
+    private EditableModel editable;
+    private EditJournal journal;
+    private ModelEditor editor;
+    private CovarianceKeySolver solver;
+    private Memit memit;
+    private String editsUnavailable;
 
     @PostConstruct
     void load() {
@@ -100,6 +115,7 @@ public class ServedModel {
                         + " token ids but the model's vocabulary has " + modelConfig.vocabSize());
             }
             generator = new Generator(model, tokenizer);
+            restoreEdits(dir, modelConfig);
             long millis = (System.nanoTime() - start) / 1_000_000;
             status = new Status.Serving(path, dir, modelConfig, millis);
             LOG.infof("Serving %s model %s: %d layers, d_model %d, %d heads, d_ff %d, vocabulary %d, context %d, "
@@ -119,6 +135,45 @@ public class ServedModel {
             release();
             status = new Status.Failed(path, reason);
         }
+    }
+
+    /**
+     * The weights as the journal left them: the live batches' deltas replayed on the checkpoint (no MEMIT). Edits need
+     * the statistics of the edited layers; without them the model is served, read-only, and edits are refused with
+     * the reason.
+     */
+    private void restoreEdits(Path dir, io.quarkiverse.memit.engine.model.ModelConfig modelConfig) {
+        editable = new EditableModel(model, dir, 0);
+        JournalConfig jc = config.journal();
+        EditJournal.Options options = EditJournal.Options.DEFAULTS.withFsync(jc.fsync())
+                .withOnCorruption(jc.onCorruption() == JournalConfig.OnCorruption.FAIL ? EditJournal.OnCorruption.FAIL
+                        : EditJournal.OnCorruption.STOP_AT_LAST_GOOD);
+        Path journalDir = Path.of(jc.dir()).toAbsolutePath().normalize();
+        journal = EditJournal.open(journalDir, BaseIdentity.of(dir), options);
+        MemitHyperparams hparams = EditSetup.hyperparameters(config.edit(), modelConfig);
+        if (!config.edit().enabled()) {
+            editsUnavailable = "edits are disabled (quarkus.memit.edit.enabled=false)";
+        } else {
+            try {
+                solver = EditSetup.solver(config.edit(), dir.getFileName().toString(), model, tokenizer, hparams, manager);
+                memit = new Memit(model, tokenizer, hparams, solver);
+            } catch (RuntimeException e) {
+                editsUnavailable = "edits are unavailable: " + reason(e);
+                LOG.warnf("The model is served without edits: %s", reason(e));
+            }
+        }
+        ModelEditor.DeltaComputation computation = memit != null ? memit::execute : (rewrites, base, parent) -> {
+            throw new IllegalStateException(editsUnavailable);
+        };
+        editor = new ModelEditor(editable, journal, computation, hparams, solver, ModelEditor.Listener.NONE,
+                ModelEditor.OnChecksumMismatch.FAIL);
+        ModelEditor.Restored restored = editor.restore();
+        EditJournal.Recovery recovery = restored.recovery();
+        if (!recovery.clean()) {
+            LOG.warnf("Journal %s was repaired at startup: %s", journal.file(), recovery);
+        }
+        LOG.infof("Journal %s: %d batches replayed in %d ms, serving generation %d", journal.file(),
+                restored.replayedBatches(), restored.nanos() / 1_000_000, restored.generation());
     }
 
     @PreDestroy
@@ -245,7 +300,10 @@ public class ServedModel {
         read.lock();
         try {
             serving();
-            return generator.generateIds(prompts, options, listener, null);
+            // every token of the request reads the generation current when it starts, whatever is published meanwhile
+            try (Generation.Lease lease = editable.acquire()) {
+                return generator.generateIds(prompts, options, listener, lease.generation());
+            }
         } finally {
             read.unlock();
         }
@@ -262,7 +320,70 @@ public class ServedModel {
         throw new ModelUnavailableException("no model is configured (set quarkus.memit.model.path)");
     }
 
+    /**
+     * The editor of the served weights: applies batches (journal first, then an atomic swap), rolls back.
+     *
+     * @throws ModelUnavailableException if no model is served
+     */
+    public ModelEditor editor() {
+        serving();
+        return editor;
+    }
+
+    /**
+     * MEMIT over the served model, for checking rewrites against it.
+     *
+     * @throws ModelUnavailableException if no model is served
+     * @throws IllegalStateException if edits are disabled or the statistics are missing (the message says which)
+     */
+    public Memit memit() {
+        serving();
+        if (memit == null) {
+            throw new IllegalStateException(editsUnavailable);
+        }
+        return memit;
+    }
+
+    /** Why edits are refused, or null when they are accepted. */
+    public String editsUnavailable() {
+        return status instanceof Status.Serving ? editsUnavailable : "no model is served";
+    }
+
+    /**
+     * The served model's tokenizer.
+     *
+     * @throws ModelUnavailableException if no model is served
+     */
+    public Tokenizer tokenizer() {
+        serving();
+        return tokenizer;
+    }
+
+    /**
+     * The loaded checkpoint (its own weights are never modified; generations override the edited matrices).
+     *
+     * @throws ModelUnavailableException if no model is served
+     */
+    public CausalLm model() {
+        serving();
+        return model;
+    }
+
     private void release() {
+        if (editable != null) {
+            editable.close();
+            editable = null;
+        }
+        if (journal != null) {
+            journal.close();
+            journal = null;
+        }
+        if (solver != null) {
+            solver.close();
+            solver = null;
+        }
+        editor = null;
+        memit = null;
         if (tokenizer != null) {
             tokenizer.close();
             tokenizer = null;

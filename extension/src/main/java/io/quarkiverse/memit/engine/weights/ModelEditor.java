@@ -69,6 +69,19 @@ public final class ModelEditor {
         PUBLISHED
     }
 
+    /**
+     * A last check of a batch's new weights before they are journaled and served, e.g. canary prompts that must keep
+     * their answers. It throws to reject the batch: the generation is discarded, nothing is journaled.
+     */
+    @FunctionalInterface
+    public interface Check {
+        Check NONE = (prepared, rewrites) -> {
+        };
+
+        /** @param prepared the new generation, not yet served */
+        void check(Generation prepared, List<Rewrite> rewrites);
+    }
+
     /** Observes the phases of {@link #apply} (metrics, tests); called on the editing thread. */
     @FunctionalInterface
     public interface Listener {
@@ -236,7 +249,15 @@ public final class ModelEditor {
      * @param eventIds the events the batch applies (recorded for {@link #wasApplied}); none may be applied already
      * @throws IllegalArgumentException if the batch id or an event id is already in the journal
      */
-    public synchronized Applied apply(String batchId, List<String> eventIds, List<Rewrite> rewrites) {
+    public Applied apply(String batchId, List<String> eventIds, List<Rewrite> rewrites) {
+        return apply(batchId, eventIds, rewrites, Check.NONE);
+    }
+
+    /**
+     * As {@link #apply(String, List, List)}, with {@code check} run on the new generation before it is journaled: if
+     * it throws, the batch leaves no trace and the exception propagates.
+     */
+    public synchronized Applied apply(String batchId, List<String> eventIds, List<Rewrite> rewrites, Check check) {
         checkUsable();
         EditJournal j = journal;
         if (j.batch(batchId) != null) {
@@ -265,6 +286,7 @@ public final class ModelEditor {
             long t4;
             boolean journaled = false;
             try {
+                check.check(next, rewrites);
                 listener.onPhase(Phase.JOURNALING, batchId);
                 j.appendBatch(new BatchRecord(batchId, eventIds, rewrites, hyperparametersJson, parent.id(), next.id(),
                         next.checksums(), Instant.now()), delta);

@@ -56,6 +56,13 @@ class ToyFixturesTest {
     }
 
     @Test
+    void statisticsCorpusIsTheTrainingTexts() throws IOException {
+        // corpus.txt: the second-moment corpus of the demo application, one training text per line
+        assertEquals(ToyWorld.generate(SEED, ToyWorld.Spec.standard()).trainingTexts(),
+                java.nio.file.Files.readAllLines(DIR.resolve("corpus.txt")));
+    }
+
+    @Test
     void counterFactFileHasNoRejectedRecords() throws IOException {
         CounterFact.Dataset data = CounterFact.read(DIR.resolve("counterfact.json"));
         assertEquals(ToyModelBuilder.CASES, data.records().size());

@@ -1,0 +1,86 @@
+package io.quarkiverse.memit.runtime;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+import org.jboss.logging.Logger;
+
+import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
+import io.quarkiverse.memit.engine.edit.MemitHyperparams;
+import io.quarkiverse.memit.engine.model.Architecture;
+import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.ModelConfig;
+import io.quarkiverse.memit.engine.model.Tokenizer;
+import io.quarkiverse.memit.engine.stats.CovarianceInverse;
+import io.quarkiverse.memit.engine.stats.StatsCache;
+import io.quarkiverse.memit.engine.stats.StatsCorpus;
+import io.quarkiverse.memit.engine.stats.StatsOptions;
+import io.quarkiverse.memit.runtime.config.EditConfig;
+import io.quarkus.runtime.configuration.ConfigurationException;
+
+/** Turns {@code quarkus.memit.edit.*} into MEMIT's hyperparameters and key solver. */
+final class EditSetup {
+
+    private static final Logger LOG = Logger.getLogger(EditSetup.class);
+
+    /** Models with fewer layers get the toy preset unless one is named. */
+    static final int TOY_LAYERS = 8;
+
+    private EditSetup() {
+    }
+
+    /** The hyperparameters file, else the named preset, else the preset that suits the model. */
+    static MemitHyperparams hyperparameters(EditConfig config, ModelConfig model) {
+        if (config.hparamsFile().isPresent()) {
+            return MemitHyperparams.read(Path.of(config.hparamsFile().get()));
+        }
+        String preset = config.preset().orElse(model.nLayers() < TOY_LAYERS ? "toy"
+                : model.architecture() == Architecture.GPTJ ? "gptj" : "neox");
+        return switch (preset.toLowerCase(Locale.ROOT)) {
+            case "gptj" -> MemitHyperparams.gptJ6B();
+            case "neox" -> MemitHyperparams.neoX();
+            case "toy" -> MemitHyperparams.toy(model.architecture());
+            default -> throw new ConfigurationException("quarkus.memit.edit.preset is '" + preset
+                    + "'; use gptj, neox or toy, or give quarkus.memit.edit.hparams-file");
+        };
+    }
+
+    /**
+     * The key solver over the edited layers' second moments: imported from memit's npz files, or computed from the
+     * corpus (cached in {@code cache-dir}); C⁻¹ cached beside them.
+     *
+     * @throws IllegalStateException if neither a corpus nor npz files are configured
+     */
+    static CovarianceKeySolver solver(EditConfig config, String modelId, CausalLm model, Tokenizer tokenizer,
+            MemitHyperparams hparams, NDManager manager) {
+        EditConfig.StatsConfig stats = config.stats();
+        StatsCache cache = new StatsCache(Path.of(stats.cacheDir()));
+        Map<Integer, StatsCache.Entry> moments = new LinkedHashMap<>();
+        if (stats.npzDir().isPresent()) {
+            Path dir = Path.of(stats.npzDir().get());
+            for (int layer : hparams.layers()) {
+                Path npz = dir.resolve(hparams.rewriteModuleTmp().replace("{}", String.valueOf(layer)) + "_"
+                        + hparams.mom2Dtype() + "_mom2_" + hparams.mom2NSamples() + ".npz");
+                if (!Files.isRegularFile(npz)) {
+                    throw new IllegalStateException("no statistics file for layer " + layer + ": " + npz.toAbsolutePath());
+                }
+                moments.put(layer, cache.importNpz(npz, modelId, layer, model.config().dFf(), manager));
+            }
+        } else if (stats.corpus().isPresent()) {
+            moments.putAll(cache.secondMoments(modelId, model, tokenizer, StatsCorpus.of(Path.of(stats.corpus().get())),
+                    StatsOptions.defaults().withSamples(stats.samples()).withMaxLength(stats.maxLength()), hparams.layers(),
+                    manager));
+        } else {
+            throw new IllegalStateException("MEMIT needs the second moments of the edited layers: set "
+                    + "quarkus.memit.edit.stats.corpus (a local text corpus) or quarkus.memit.edit.stats.npz-dir");
+        }
+        Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
+        moments.forEach((layer, entry) -> inverses.put(layer, cache.covarianceInverse(entry, false, manager)));
+        LOG.infof("MEMIT statistics of layers %s ready (%s)", hparams.layers(), cache.root().toAbsolutePath());
+        return CovarianceKeySolver.of(inverses, hparams.mom2UpdateWeight());
+    }
+}

@@ -1,0 +1,251 @@
+package io.quarkiverse.memit.runtime.edits;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import jakarta.annotation.PostConstruct;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+
+import org.jboss.logging.Logger;
+
+import io.quarkiverse.memit.engine.edit.InvalidRewriteException;
+import io.quarkiverse.memit.engine.edit.Memit;
+import io.quarkiverse.memit.engine.edit.Rewrite;
+import io.quarkiverse.memit.engine.eval.TargetScorer;
+import io.quarkiverse.memit.engine.generate.Generator;
+import io.quarkiverse.memit.engine.weights.EditorThreads;
+import io.quarkiverse.memit.engine.weights.Generation;
+import io.quarkiverse.memit.engine.weights.ModelEditor;
+import io.quarkiverse.memit.runtime.ServedModel;
+import io.quarkiverse.memit.runtime.config.EditConfig;
+import io.quarkiverse.memit.runtime.config.MemitConfig;
+import io.quarkiverse.memit.runtime.updates.BatchPlan;
+import io.quarkiverse.memit.runtime.updates.EditOutcome;
+import io.quarkiverse.memit.runtime.updates.KnowledgeUpdate;
+import io.quarkiverse.memit.runtime.updates.ParsedUpdate;
+import io.quarkiverse.memit.runtime.updates.UpdateParser;
+
+/**
+ * Applies knowledge updates to the served model, one batch at a time, on one editing thread of its own (lower
+ * priority and fewer libtorch threads than the readers, see {@link EditorThreads}). Updates from Kafka and from the
+ * REST API share its queue. A batch starts when {@code batch-size} updates wait or {@code linger} has passed since
+ * its first one; then, per update, the outcome: rejected (the reason), duplicate (its id is in the journal or came
+ * twice), superseded (a later update of the same fact in the batch), or applied (journaled, then served).
+ */
+@ApplicationScoped
+public class EditWorker {
+
+    private static final Logger LOG = Logger.getLogger(EditWorker.class);
+    private static final int NICENESS = 10;
+
+    /** An update waiting for its batch; {@code outcome} completes when its fate is known. */
+    private record Pending(KnowledgeUpdate update, CompletableFuture<EditOutcome> outcome) {
+    }
+
+    @Inject
+    ServedModel served;
+
+    @Inject
+    MemitConfig config;
+
+    private final LinkedBlockingQueue<Pending> queue = new LinkedBlockingQueue<>();
+    private final List<CompletableFuture<Void>> waitingForRoom = new ArrayList<>();
+    private final AtomicInteger queued = new AtomicInteger();
+    private final AtomicLong batches = new AtomicLong();
+    private UpdateParser parser;
+    private ExecutorService thread;
+    private volatile boolean running;
+
+    @PostConstruct
+    void start() {
+        EditConfig edit = config.edit();
+        parser = new UpdateParser(edit.maxPayloadBytes());
+        int threads = edit.threads().orElse(Math.max(1, Runtime.getRuntime().availableProcessors() / 2));
+        thread = Executors.newSingleThreadExecutor(EditorThreads.factory("memit-editor", NICENESS, threads));
+        running = true;
+        thread.execute(this::loop);
+    }
+
+    @PreDestroy
+    void stop() {
+        running = false;
+        thread.shutdownNow();
+        try {
+            // a batch being journaled finishes; one being computed is interrupted and leaves no trace
+            thread.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        Pending p;
+        while ((p = queue.poll()) != null) {
+            p.outcome().complete(EditOutcome.rejected(p.update().id(), null, "the application is shutting down"));
+        }
+    }
+
+    /** Reads a payload: an invalid one gets its rejection at once, a valid one is queued. */
+    public CompletableFuture<EditOutcome> submit(String payload) {
+        ParsedUpdate parsed = parser.parse(payload);
+        if (parsed instanceof ParsedUpdate.Invalid invalid) {
+            return CompletableFuture.completedFuture(EditOutcome.rejected(invalid.id(), null, invalid.reason()));
+        }
+        return submit(((ParsedUpdate.Valid) parsed).update());
+    }
+
+    /** Queues a valid update. */
+    public CompletableFuture<EditOutcome> submit(KnowledgeUpdate update) {
+        CompletableFuture<EditOutcome> outcome = new CompletableFuture<>();
+        String unavailable = served.editsUnavailable();
+        if (unavailable != null) {
+            outcome.complete(EditOutcome.rejected(update.id(), null, unavailable));
+            return outcome;
+        }
+        queued.incrementAndGet();
+        queue.add(new Pending(update, outcome));
+        return outcome;
+    }
+
+    /**
+     * Completes when the queue has room again ({@code quarkus.memit.edit.max-queue}): the Kafka listener waits for it
+     * before it takes more records.
+     */
+    public synchronized CompletableFuture<Void> room() {
+        if (queued.get() < config.edit().maxQueue()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        CompletableFuture<Void> f = new CompletableFuture<>();
+        waitingForRoom.add(f);
+        return f;
+    }
+
+    /** Updates waiting for a batch. */
+    public int queued() {
+        return queued.get();
+    }
+
+    private void loop() {
+        while (running) {
+            List<Pending> batch = new ArrayList<>();
+            try {
+                batch.add(queue.take());
+                long deadline = System.nanoTime() + config.edit().linger().toNanos();
+                while (batch.size() < config.edit().batchSize()) {
+                    Pending next = queue.poll(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    if (next == null) {
+                        break;
+                    }
+                    batch.add(next);
+                }
+            } catch (InterruptedException e) {
+                batch.forEach(p -> p.outcome().complete(
+                        EditOutcome.rejected(p.update().id(), null, "the application is shutting down")));
+                return;
+            }
+            try {
+                apply(batch);
+            } catch (RuntimeException | Error e) {
+                LOG.errorf(e, "Edit batch failed unexpectedly");
+                batch.forEach(p -> p.outcome().complete(EditOutcome.rejected(p.update().id(), null, reason(e))));
+            } finally {
+                queued.addAndGet(-batch.size());
+                releaseRoom();
+            }
+        }
+    }
+
+    private synchronized void releaseRoom() {
+        if (queued.get() < config.edit().maxQueue()) {
+            waitingForRoom.forEach(f -> f.complete(null));
+            waitingForRoom.clear();
+        }
+    }
+
+    private void apply(List<Pending> pending) {
+        String batchId = "batch-" + System.currentTimeMillis() + "-" + batches.incrementAndGet();
+        ModelEditor editor = served.editor();
+        BatchPlan plan = BatchPlan.of(pending.stream().map(Pending::update).toList(), editor::wasApplied);
+        for (KnowledgeUpdate d : plan.duplicates()) {
+            complete(pending, d, EditOutcome.duplicate(d.id(), batchId));
+        }
+        for (BatchPlan.Superseded s : plan.superseded()) {
+            complete(pending, s.update(), EditOutcome.superseded(s.update().id(), batchId, s.byId()));
+        }
+        List<KnowledgeUpdate> toApply = new ArrayList<>(plan.toApply());
+        if (toApply.isEmpty()) {
+            return;
+        }
+        Memit memit = served.memit();
+        // what the model itself refuses (too long for its context, subject's tokens not found): those alone are rejected
+        try {
+            memit.validate(toApply.stream().map(KnowledgeUpdate::rewrite).toList());
+        } catch (InvalidRewriteException e) {
+            Set<KnowledgeUpdate> rejected = new HashSet<>();
+            for (InvalidRewriteException.Problem p : e.problems()) {
+                KnowledgeUpdate u = toApply.get(p.index());
+                rejected.add(u);
+                complete(pending, u, EditOutcome.rejected(u.id(), batchId, p.reason()));
+            }
+            toApply.removeAll(rejected);
+        }
+        if (toApply.isEmpty()) {
+            return;
+        }
+        List<Rewrite> rewrites = toApply.stream().map(KnowledgeUpdate::rewrite).toList();
+        List<String> ids = toApply.stream().map(KnowledgeUpdate::id).toList();
+        CanaryGuard guard = new CanaryGuard(new Generator(served.model(), served.tokenizer()), served.tokenizer(),
+                config.guard());
+        ModelEditor.Applied applied;
+        try {
+            applied = editor.apply(batchId, ids, rewrites, guard);
+        } catch (RuntimeException e) {
+            LOG.warnf("Batch %s of %d updates rejected, the served weights are unchanged: %s", batchId, ids.size(),
+                    reason(e));
+            for (KnowledgeUpdate u : toApply) {
+                complete(pending, u, EditOutcome.rejected(u.id(), batchId, reason(e)));
+            }
+            return;
+        }
+        double[] efficacy = efficacy(rewrites);
+        LOG.infof("Batch %s: %d updates applied in %d ms, serving generation %d", batchId, ids.size(),
+                (applied.computeNanos() + applied.prepareNanos() + applied.journalNanos() + applied.publishNanos())
+                        / 1_000_000,
+                applied.generation());
+        for (int i = 0; i < toApply.size(); i++) {
+            KnowledgeUpdate u = toApply.get(i);
+            complete(pending, u, EditOutcome.applied(u.id(), batchId, applied.generation(), efficacy[i]));
+        }
+    }
+
+    /** P(target | prompt) on the generation now served, per rewrite. */
+    private double[] efficacy(List<Rewrite> rewrites) {
+        TargetScorer scorer = new TargetScorer(served.model(), served.tokenizer());
+        List<TargetScorer.Query> queries = rewrites.stream()
+                .map(r -> new TargetScorer.Query(r.filledPrompt(), r.target())).toList();
+        try (Generation.Lease lease = served.editor().model().acquire()) {
+            return scorer.score(queries, lease.generation()).stream().mapToDouble(TargetScorer.Score::probability).toArray();
+        }
+    }
+
+    private static void complete(List<Pending> pending, KnowledgeUpdate update, EditOutcome outcome) {
+        for (Pending p : pending) {
+            if (p.update() == update) {
+                p.outcome().complete(outcome);
+            }
+        }
+    }
+
+    private static String reason(Throwable e) {
+        String message = e.getMessage();
+        return message == null || message.isBlank() ? e.getClass().getName() : message;
+    }
+}
