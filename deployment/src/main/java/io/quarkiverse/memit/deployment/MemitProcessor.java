@@ -19,6 +19,7 @@ import io.quarkiverse.memit.runtime.config.MemitBuildTimeConfig;
 import io.quarkiverse.memit.runtime.health.ServedModelHealthCheck;
 import io.quarkiverse.memit.runtime.langchain4j.MemitChatModelRecorder;
 import io.quarkiverse.memit.runtime.langchain4j.StreamingExecutor;
+import io.quarkiverse.memit.runtime.edits.EditMetrics;
 import io.quarkiverse.memit.runtime.edits.EditWorker;
 import io.quarkiverse.memit.runtime.edits.KnowledgeUpdateListener;
 import io.quarkiverse.memit.runtime.rest.EditResource;
@@ -70,7 +71,7 @@ class MemitProcessor {
     /** The edit worker and the Kafka listener of knowledge updates. */
     @BuildStep
     AdditionalBeanBuildItem editing() {
-        return AdditionalBeanBuildItem.builder().addBeanClasses(EditWorker.class, KnowledgeUpdateListener.class)
+        return AdditionalBeanBuildItem.builder().addBeanClasses(EditWorker.class, KnowledgeUpdateListener.class, EditMetrics.class)
                 .setUnremovable().build();
     }
 

@@ -223,6 +223,12 @@ class KnowledgeUpdatesTest {
             assertTrue(duplicate != null, "the redelivered event got no duplicate outcome");
         }
         given().when().get("/memit/batches").then().statusCode(200).body("$", hasSize(1));
+
+        String metrics = given().when().get("/q/metrics").asString();
+        assertTrue(metrics.contains("memit_updates_total{outcome=\"applied\"} 4.0"), metrics);
+        assertTrue(metrics.contains("memit_updates_total{outcome=\"duplicate\"} 1.0"), metrics);
+        assertTrue(metrics.contains("memit_generation 1.0"), metrics);
+        assertTrue(metrics.contains("memit_batch_duration_seconds_count 1"), metrics);
     }
 
     /** The checkpoint loaded afresh with a copy of the application's journal gives the same weights and answers. */

@@ -59,6 +59,9 @@ public class EditWorker {
     @Inject
     MemitConfig config;
 
+    @Inject
+    EditMetrics metrics;
+
     private final LinkedBlockingQueue<Pending> queue = new LinkedBlockingQueue<>();
     private final List<CompletableFuture<Void>> waitingForRoom = new ArrayList<>();
     private final AtomicInteger queued = new AtomicInteger();
@@ -74,6 +77,9 @@ public class EditWorker {
         int threads = edit.threads().orElse(Math.max(1, Runtime.getRuntime().availableProcessors() / 2));
         thread = Executors.newSingleThreadExecutor(EditorThreads.factory("memit-editor", NICENESS, threads));
         running = true;
+        if (served.status() instanceof ServedModel.Status.Serving) {
+            metrics.generation(served.editor().model().currentId());
+        }
         thread.execute(this::loop);
     }
 
@@ -95,15 +101,23 @@ public class EditWorker {
 
     /** Reads a payload: an invalid one gets its rejection at once, a valid one is queued. */
     public CompletableFuture<EditOutcome> submit(String payload) {
+        metrics.received();
         ParsedUpdate parsed = parser.parse(payload);
         if (parsed instanceof ParsedUpdate.Invalid invalid) {
-            return CompletableFuture.completedFuture(EditOutcome.rejected(invalid.id(), null, invalid.reason()));
+            return counted(CompletableFuture.completedFuture(EditOutcome.rejected(invalid.id(), null, invalid.reason())));
         }
-        return submit(((ParsedUpdate.Valid) parsed).update());
+        return counted(submit(((ParsedUpdate.Valid) parsed).update()));
+    }
+
+    private CompletableFuture<EditOutcome> counted(CompletableFuture<EditOutcome> outcome) {
+        return outcome.thenApply(o -> {
+            metrics.outcome(o);
+            return o;
+        });
     }
 
     /** Queues a valid update. */
-    public CompletableFuture<EditOutcome> submit(KnowledgeUpdate update) {
+    CompletableFuture<EditOutcome> submit(KnowledgeUpdate update) {
         CompletableFuture<EditOutcome> outcome = new CompletableFuture<>();
         String unavailable = served.editsUnavailable();
         if (unavailable != null) {
@@ -215,6 +229,7 @@ public class EditWorker {
             }
             return;
         }
+        metrics.applied(applied);
         double[] efficacy = efficacy(rewrites);
         LOG.infof("Batch %s: %d updates applied in %d ms, serving generation %d", batchId, ids.size(),
                 (applied.computeNanos() + applied.prepareNanos() + applied.journalNanos() + applied.publishNanos())

@@ -34,6 +34,7 @@ import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.runtime.ModelUnavailableException;
 import io.quarkiverse.memit.runtime.ServedModel;
 import io.quarkiverse.memit.runtime.config.MemitConfig;
+import io.quarkiverse.memit.runtime.edits.EditMetrics;
 import io.quarkiverse.memit.runtime.edits.EditWorker;
 import io.quarkiverse.memit.runtime.updates.EditOutcome;
 import io.smallrye.common.annotation.Blocking;
@@ -70,6 +71,9 @@ public class EditResource {
 
     @Inject
     MemitConfig config;
+
+    @Inject
+    EditMetrics metrics;
 
     @POST
     @Path("edits")
@@ -118,7 +122,7 @@ public class EditResource {
     @Operation(summary = "Withdraw every batch after the given one (?to=<batch id>), or all of them (no parameter)")
     public GenerationInfo rollback(@QueryParam("to") String to, @HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
         authorize(authorization);
-        return new GenerationInfo(model.editor().rollbackTo(to));
+        return served(model.editor().rollbackTo(to));
     }
 
     @POST
@@ -129,10 +133,15 @@ public class EditResource {
     public GenerationInfo undo(@HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
         authorize(authorization);
         try {
-            return new GenerationInfo(model.editor().undoLastBatch());
+            return served(model.editor().undoLastBatch());
         } catch (IllegalStateException e) {
             throw new IllegalArgumentException(e.getMessage(), e);
         }
+    }
+
+    private GenerationInfo served(long generation) {
+        metrics.generation(generation);
+        return new GenerationInfo(generation);
     }
 
     private void authorize(String authorization) {
