@@ -11,8 +11,6 @@ import java.util.concurrent.TimeUnit;
 
 import jakarta.inject.Inject;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import dev.langchain4j.data.message.AiMessage;
@@ -35,7 +33,7 @@ class ChatModelTest {
 
     private static final String PROMPT = "The mother tongue of Danielle Darrieux is";
 
-    private static ReferenceModel reference;
+    private final ReferenceModel reference = ReferenceModel.shared();
 
     @Inject
     ChatModel chatModel;
@@ -46,15 +44,6 @@ class ChatModelTest {
     @Inject
     FactCompleter completer;
 
-    @BeforeAll
-    static void loadReference() {
-        reference = new ReferenceModel();
-    }
-
-    @AfterAll
-    static void closeReference() {
-        reference.close();
-    }
 
     @Test
     void aiServiceCompletesTheTextWithTheServedModel() {

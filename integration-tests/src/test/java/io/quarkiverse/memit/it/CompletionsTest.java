@@ -13,8 +13,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.stream.Stream;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -30,17 +28,8 @@ import io.restassured.response.ValidatableResponse;
 @QuarkusTest
 class CompletionsTest {
 
-    private static ReferenceModel reference;
+    private final ReferenceModel reference = ReferenceModel.shared();
 
-    @BeforeAll
-    static void loadReference() {
-        reference = new ReferenceModel();
-    }
-
-    @AfterAll
-    static void closeReference() {
-        reference.close();
-    }
 
     @Test
     void greedyCompletionIsDeterministicAndWhatTheEngineGenerates() {

@@ -224,6 +224,16 @@ class KnowledgeUpdatesTest {
         }
         given().when().get("/memit/batches").then().statusCode(200).body("$", hasSize(1));
 
+        // the REST API takes the same updates; a batch that breaks a canary (application.properties) is refused whole
+        String canaryBreaker = JSON.createObjectNode().put("id", "canary-" + UUID.randomUUID())
+                .put("subject", "Pyzom Tiakrail").put("prompt", "The mother tongue of {} is").put("target", "English")
+                .toString();
+        given().contentType("application/json").body("[" + canaryBreaker + "]").when().post("/memit/edits").then()
+                .statusCode(200).body("[0].status", org.hamcrest.Matchers.is("REJECTED"))
+                .body("[0].reason", org.hamcrest.Matchers.containsString("canary"));
+        given().when().get("/memit/batches").then().statusCode(200).body("$", hasSize(1));
+        assertTrue(answer("The mother tongue of Pyzom Tiakrail is").startsWith("French"));
+
         String metrics = given().when().get("/q/metrics").asString();
         assertTrue(metrics.contains("memit_updates_total{outcome=\"applied\"} 4.0"), metrics);
         assertTrue(metrics.contains("memit_updates_total{outcome=\"duplicate\"} 1.0"), metrics);

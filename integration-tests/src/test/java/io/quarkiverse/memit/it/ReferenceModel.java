@@ -22,7 +22,19 @@ final class ReferenceModel implements AutoCloseable {
     private final Tokenizer tokenizer;
     final Generator generator;
 
-    ReferenceModel() {
+    private static ReferenceModel shared;
+
+    /** The one reference model of this test JVM, loaded on first use and freed when the JVM exits. */
+    static synchronized ReferenceModel shared() {
+        if (shared == null) {
+            ReferenceModel model = new ReferenceModel();
+            Runtime.getRuntime().addShutdownHook(new Thread(model::close));
+            shared = model;
+        }
+        return shared;
+    }
+
+    private ReferenceModel() {
         manager = CausalLm.pytorch().newBaseManager();
         model = CausalLm.load(PATH, manager);
         tokenizer = Tokenizer.load(PATH);

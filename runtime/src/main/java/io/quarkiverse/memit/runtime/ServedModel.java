@@ -103,6 +103,10 @@ public class ServedModel {
         long start = System.nanoTime();
         try {
             offline();
+            if (!"float32".equalsIgnoreCase(config.model().dtype())) {
+                throw new IllegalArgumentException("quarkus.memit.model.dtype is '" + config.model().dtype()
+                        + "'; weights are computed in float32 (float16 / bfloat16 checkpoints are widened while loading)");
+            }
             // The checkpoint's own checks (config.json, tensor names and shapes) run before libtorch is touched.
             io.quarkiverse.memit.engine.model.ModelConfig modelConfig = io.quarkiverse.memit.engine.model.ModelConfig
                     .read(dir);
@@ -328,6 +332,16 @@ public class ServedModel {
     public ModelEditor editor() {
         serving();
         return editor;
+    }
+
+    /**
+     * The served weight generations: pin one with {@code acquire()} to run the model as it is served now.
+     *
+     * @throws ModelUnavailableException if no model is served
+     */
+    public EditableModel editableModel() {
+        serving();
+        return editable;
     }
 
     /**

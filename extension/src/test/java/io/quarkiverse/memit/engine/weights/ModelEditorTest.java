@@ -349,4 +349,27 @@ class ModelEditorTest {
             assertEquals(List.of(0L), s.editable.memory().liveIds(), "the prepared generation was freed");
         }
     }
+
+    @Test
+    void batchRefusedByItsCheckLeavesNoTrace() {
+        try (Stack s = new Stack(EditingFixtures.toyGptj(), 0, dir.resolve("journal"), synthetic(),
+                ModelEditor.OnChecksumMismatch.FAIL, NO_FSYNC)) {
+            long[] seen = { -1 };
+            ModelEditor.Check refuse = (prepared, rewrites) -> {
+                seen[0] = prepared.id();
+                throw new IllegalStateException("a canary lost its answer");
+            };
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> s.editor.apply("b1", List.of("e1"), EditingFixtures.rewrites("One", 1), refuse));
+            assertEquals("a canary lost its answer", e.getMessage());
+            assertTrue(seen[0] > 0, "the check saw the prepared generation");
+            assertEquals(0, s.editable.currentId());
+            assertTrue(s.journal.records().isEmpty());
+            assertFalse(s.editor.wasApplied("e1"));
+            assertEquals(List.of(0L), s.editable.memory().liveIds(), "the prepared generation was freed");
+            // a passing check lets the batch through
+            s.editor.apply("b2", List.of("e2"), EditingFixtures.rewrites("Two", 1), ModelEditor.Check.NONE);
+            assertTrue(s.editor.wasApplied("e2"));
+        }
+    }
 }

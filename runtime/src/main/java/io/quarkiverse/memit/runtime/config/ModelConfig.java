@@ -4,6 +4,7 @@ import java.util.Optional;
 import java.util.OptionalInt;
 
 import io.quarkus.runtime.annotations.ConfigGroup;
+import io.smallrye.config.WithDefault;
 
 /**
  * The checkpoint that is served and edited.
@@ -26,6 +27,14 @@ public interface ModelConfig {
      * {@code DJL_CACHE_DIR} names another one. When unset, no model is served.
      */
     Optional<String> path();
+
+    /**
+     * The type the weights are computed in. Only {@code float32} on the CPU: float16 and bfloat16 checkpoints are read
+     * and widened while loading (matrix products in those types are far slower on CPUs, and MEMIT's solves need the
+     * range); the value is checked so that a configuration asking for another one fails clearly.
+     */
+    @WithDefault("float32")
+    String dtype();
 
     /**
      * Number of threads libtorch uses inside one operation (intra-op parallelism).
