@@ -69,16 +69,6 @@ class MemitTest {
         return a.toType(DataType.FLOAT64, false).toDoubleArray();
     }
 
-    private static double maxRelative(double[] a, double[] b) {
-        double diff = 0;
-        double scale = 0;
-        for (int i = 0; i < a.length; i++) {
-            diff = Math.max(diff, Math.abs(a[i] - b[i]));
-            scale = Math.max(scale, Math.abs(b[i]));
-        }
-        return diff / scale;
-    }
-
     @Test
     void residualsSpreadWhatIsMissingOfZOverTheRemainingLayers() {
         MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 100).withOptimisation(6, 0.5);
@@ -98,7 +88,7 @@ class MemitTest {
             // first layer: nothing edited yet, h^L = z₀, so R = (z − z₀) / 2
             double[] r0 = doubles(delta.layer(1).residuals());
             double[] half = doubles(targets.targets().sub(targets.initial()).div(2));
-            assertTrue(maxRelative(r0, half) < 1e-6, "R¹ = δ / 2");
+            assertTrue(EditFixtures.relativeDifference(r0, half) < 1e-6, "R¹ = δ / 2");
             // second layer: R = z − h^L of the model with layer 1 updated
             NDArray w1 = delta.layer(1).applyTo(model.ffnOutWeight(1), m);
             FfnOutWeights afterFirst = layer -> layer == 1 ? w1 : model.ffnOutWeight(layer);
@@ -106,12 +96,12 @@ class MemitTest {
             KeyComputer keys = new KeyComputer(model, tokenizer, EditFixtures.TEMPLATES, FactToken.SUBJECT_LAST, 4);
             KeyComputer.Reads reads = keys.read(REWRITES, 2, 2, afterFirst, m);
             double[] r1 = doubles(delta.layer(2).residuals());
-            assertTrue(maxRelative(r1, doubles(targets.targets().sub(reads.outputs()))) < 1e-5, "R² = z − h^L(edited)");
+            assertTrue(EditFixtures.relativeDifference(r1, doubles(targets.targets().sub(reads.outputs()))) < 1e-5, "R² = z − h^L(edited)");
             // the adjusted keys solve (λC + KKᵀ)A = K with the keys of the partially edited model
             NDArray k = reads.keys().toType(DataType.FLOAT64, false);
             NDArray a = delta.layer(2).adjustedKeys();
             NDArray lhs = moments.get(2).mul(hp.mom2UpdateWeight()).add(k.matMul(k.transpose())).matMul(a);
-            assertTrue(maxRelative(doubles(lhs), doubles(k)) < 1e-8, "(λC + KKᵀ)A = K");
+            assertTrue(EditFixtures.relativeDifference(doubles(lhs), doubles(k)) < 1e-8, "(λC + KKᵀ)A = K");
             // the edit moved h^L towards z: what is missing shrank
             double before = norm(doubles(targets.targets().sub(targets.initial())));
             double after = norm(doubles(targets.targets().sub(reads.outputs())));
