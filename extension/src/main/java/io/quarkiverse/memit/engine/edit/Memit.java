@@ -53,22 +53,29 @@ public final class Memit {
      *
      * @param mode batched (default) or serial optimisation of the targets
      * @param factsPerPass most rewrites whose targets are optimised in one forward/backward
+     * @param activationBytes budget of the activations one such pass keeps for autograd
+     *        ({@link TargetOptimizer.Options#activationBytes()})
      * @param rowsPerPass most prompts per forward pass when reading keys
      */
-    public record Options(TargetOptimizer.Mode mode, int factsPerPass, int rowsPerPass) {
+    public record Options(TargetOptimizer.Mode mode, int factsPerPass, long activationBytes, int rowsPerPass) {
 
         public static final Options DEFAULTS = new Options(TargetOptimizer.Mode.BATCHED,
-                TargetOptimizer.Options.DEFAULTS.factsPerPass(), KeyComputer.DEFAULT_ROWS_PER_PASS);
+                TargetOptimizer.Options.DEFAULTS.factsPerPass(), TargetOptimizer.Options.DEFAULTS.activationBytes(),
+                KeyComputer.DEFAULT_ROWS_PER_PASS);
 
         public Options {
             Objects.requireNonNull(mode, "mode");
-            if (factsPerPass < 1 || rowsPerPass < 1) {
-                throw new IllegalArgumentException("factsPerPass and rowsPerPass must be ≥ 1");
+            if (factsPerPass < 1 || rowsPerPass < 1 || activationBytes < 1) {
+                throw new IllegalArgumentException("factsPerPass, activationBytes and rowsPerPass must be ≥ 1");
             }
         }
 
         public Options withMode(TargetOptimizer.Mode mode) {
-            return new Options(mode, factsPerPass, rowsPerPass);
+            return new Options(mode, factsPerPass, activationBytes, rowsPerPass);
+        }
+
+        public Options withFactsPerPass(int factsPerPass) {
+            return new Options(mode, factsPerPass, activationBytes, rowsPerPass);
         }
     }
 
@@ -176,7 +183,7 @@ public final class Memit {
         NDManager deltaManager = parent.newSubManager();
         try (NDManager work = parent.newSubManager()) {
             TargetOptimizer optimizer = new TargetOptimizer(model, tokenizer, hparams, templates,
-                    new TargetOptimizer.Options(options.mode(), options.factsPerPass()));
+                    new TargetOptimizer.Options(options.mode(), options.factsPerPass(), options.activationBytes()));
             TargetOptimizer.Targets targets = optimizer.optimize(rewrites, baseWeights, work);
             requireFinite(targets.targets(), "targets z", zLayer);
             KeyComputer keyComputer = new KeyComputer(model, tokenizer, templates, hparams.factTokenStrategy(),

@@ -20,6 +20,7 @@ import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.FfnOutWeights;
 import io.quarkiverse.memit.engine.model.ForwardHook;
 import io.quarkiverse.memit.engine.model.ForwardRequest;
+import io.quarkiverse.memit.engine.model.KvCache;
 import io.quarkiverse.memit.engine.model.ModelConfig;
 import io.quarkiverse.memit.engine.model.TensorNames;
 import io.quarkiverse.memit.engine.model.TokenPositions;
@@ -76,24 +77,46 @@ public final class TargetOptimizer {
 
     /**
      * @param mode batched (default) or serial
-     * @param factsPerPass most rewrites optimised together in batched mode; a larger batch is done in chunks. The
-     *        result does not depend on it; memory does: autograd keeps the activations of blocks L+1 … loss layer for
-     *        every prompt of the chunk (for GPT-J, about 1 GB per rewrite with 30-token prompts)
+     * @param factsPerPass most rewrites optimised together in batched mode; a larger batch is done in chunks
+     * @param activationBytes in batched mode, a chunk takes rewrites while the activations autograd keeps for it stay
+     *        within this many bytes ({@link #activationBytes(ModelConfig, int, int, int)}: blocks L+1 … loss layer for
+     *        every prompt of the chunk; for GPT-J about 2.4 GB per rewrite with 30-token prompts, for the toy models
+     *        about 10 MB); a chunk holds at least one rewrite
+     * <p>
+     * The result depends on neither: every rewrite has its own δ, Adam state, clamp and early stop. Memory and time
+     * do: a chunk is one forward/backward per step, so the fewer the chunks, the fewer passes.
      */
-    public record Options(Mode mode, int factsPerPass) {
+    public record Options(Mode mode, int factsPerPass, long activationBytes) {
 
-        public static final Options DEFAULTS = new Options(Mode.BATCHED, 8);
+        /** The default budget of a chunk's activations: 2 GiB. */
+        public static final long DEFAULT_ACTIVATION_BYTES = 2L << 30;
+
+        public static final Options DEFAULTS = new Options(Mode.BATCHED, 1024, DEFAULT_ACTIVATION_BYTES);
 
         public Options {
             Objects.requireNonNull(mode, "mode");
             if (factsPerPass < 1) {
                 throw new IllegalArgumentException("factsPerPass must be ≥ 1, got " + factsPerPass);
             }
+            if (activationBytes < 1) {
+                throw new IllegalArgumentException("activationBytes must be ≥ 1, got " + activationBytes);
+            }
         }
 
         public Options withMode(Mode mode) {
-            return new Options(mode, factsPerPass);
+            return new Options(mode, factsPerPass, activationBytes);
         }
+    }
+
+    /**
+     * An estimate of the float32 activations autograd keeps for one forward through {@code blocks} blocks of
+     * {@code rows} prompts padded to {@code tokens}: per token and block the block's input and norm, q, k, v, the
+     * attention output and its projection, the FFN's input, pre-activation, activation and output (about 12·d_model
+     * + 3·d_ff values) and the attention weights (heads · tokens).
+     */
+    public static long activationBytes(ModelConfig config, int rows, int tokens, int blocks) {
+        long perToken = 12L * config.dModel() + 3L * config.dFf() + (long) config.nHeads() * tokens;
+        return Float.BYTES * perToken * tokens * rows * blocks;
     }
 
     /**
@@ -149,15 +172,47 @@ public final class TargetOptimizer {
         float[][] z = new float[n][];
         float[][] z0 = new float[n][];
         TargetStats[] stats = new TargetStats[n];
-        int chunk = options.mode() == Mode.BATCHED ? options.factsPerPass() : 1;
-        boolean fromPrefix = options.mode() == Mode.BATCHED;
-        for (int from = 0; from < n; from += chunk) {
-            new Chunk(facts.subList(from, Math.min(n, from + chunk)), fromPrefix, weights).run(manager, z, z0, stats);
+        boolean batched = options.mode() == Mode.BATCHED;
+        for (List<Fact> chunk : chunks(facts)) {
+            new Chunk(chunk, batched, weights).run(manager, z, z0, stats);
         }
         for (int i = 0; i < n; i++) {
             LOG.debug("target of rewrite #{} {}: {}", i, rewrites.get(i), stats[i]);
         }
         return new Targets(columns(z, manager), columns(z0, manager), List.of(stats));
+    }
+
+    /**
+     * Consecutive runs of facts optimised together: one fact each in serial mode; in batched mode as many as
+     * {@link Options#factsPerPass()} and {@link Options#activationBytes()} allow.
+     */
+    private List<List<Fact>> chunks(List<Fact> facts) {
+        List<List<Fact>> chunks = new ArrayList<>();
+        if (options.mode() == Mode.SERIAL) {
+            facts.forEach(f -> chunks.add(List.of(f)));
+            return chunks;
+        }
+        int blocks = lossLayer - zLayer;
+        int from = 0;
+        int rows = 0;
+        int tokens = 0;
+        for (int i = 0; i < facts.size(); i++) {
+            Fact f = facts.get(i);
+            int r = rows + f.rows().size();
+            int t = Math.max(tokens, f.rows().stream().mapToInt(row -> row.ids().length).max().orElse(0));
+            boolean full = i - from == options.factsPerPass()
+                    || activationBytes(model.config(), r, t, blocks) > options.activationBytes();
+            if (i > from && full) {
+                chunks.add(facts.subList(from, i));
+                from = i;
+                r = f.rows().size();
+                t = f.rows().stream().mapToInt(row -> row.ids().length).max().orElse(0);
+            }
+            rows = r;
+            tokens = t;
+        }
+        chunks.add(facts.subList(from, facts.size()));
+        return chunks;
     }
 
     /** {@code [d, n]} from n vectors of length d. */
@@ -278,15 +333,12 @@ public final class TargetOptimizer {
 
         void run(NDManager manager, float[][] zOut, float[][] z0Out, TargetStats[] statsOut) {
             try (NDManager chunkManager = manager.newSubManager()) {
-                NDArray prefix = null;
-                if (fromPrefix) {
-                    // h after block L without δ, computed once: blocks ≤ L do not depend on δ
-                    prefix = model.forward(ForwardRequest.tokens(tokens, lengths).stopBefore(zLayer + 1)
-                            .logits(ForwardRequest.Logits.NONE).ffnOut(weights).resultManager(chunkManager)).hidden();
-                }
+                Prefix prefix = fromPrefix ? prefix(chunkManager) : null;
                 int steps = hparams.vNumGradSteps();
-                for (int it = 0; it < steps && any(active); it++) {
-                    step(it, prefix, chunkManager, statsOut);
+                try (KvCache ignored = prefix != null ? prefix.cache() : null) {
+                    for (int it = 0; it < steps && any(active); it++) {
+                        step(it, prefix, chunkManager, statsOut);
+                    }
                 }
             }
             for (int f = 0; f < nf; f++) {
@@ -301,10 +353,65 @@ public final class TargetOptimizer {
         }
 
         /**
+         * What does not depend on δ, computed once: δ is added after block L at each row's fact token, so blocks ≤ L
+         * and, in the blocks above, every token before the fact token are the same at every step. Each step then
+         * runs blocks L+1 … loss layer over the tokens from the fact token on ({@code suffix}), starting from their
+         * residual after block L ({@code hidden}) and attending to the earlier tokens' keys and values ({@code cache}).
+         *
+         * @param suffix per chunk row, its tokens from the fact token on, right-padded to {@code width}
+         * @param suffixLengths real tokens of each suffix
+         * @param hidden {@code [rows, width, d_model]} residual after block L at the suffix tokens
+         * @param cache frozen keys and values of the tokens before each row's fact token, blocks L+1 … loss layer
+         */
+        private record Prefix(long[][] suffix, int[] suffixLengths, int width, NDArray hidden, KvCache cache) {
+        }
+
+        private Prefix prefix(NDManager chunkManager) {
+            int n = rows.size();
+            int width = 0;
+            int before = 1;
+            for (Row row : rows) {
+                width = Math.max(width, row.ids().length - row.lookup());
+                before = Math.max(before, row.lookup());
+            }
+            long pad = model.config().eosTokenId();
+            long[][] suffix = new long[n][width];
+            int[] suffixLengths = new int[n];
+            long[][] past = new long[n][before];
+            int[] pastLengths = new int[n];
+            long[] at = new long[n * width];
+            for (int r = 0; r < n; r++) {
+                Row row = rows.get(r);
+                long[] ids = row.ids();
+                int lookup = row.lookup();
+                Arrays.fill(suffix[r], pad);
+                Arrays.fill(past[r], pad);
+                suffixLengths[r] = ids.length - lookup;
+                System.arraycopy(ids, lookup, suffix[r], 0, suffixLengths[r]);
+                pastLengths[r] = lookup;
+                System.arraycopy(ids, 0, past[r], 0, lookup);
+                for (int t = 0; t < width; t++) {
+                    at[r * width + t] = (long) r * seq + Math.min(lookup + t, ids.length - 1);
+                }
+            }
+            try (NDManager m = chunkManager.newSubManager()) {
+                NDArray full = model.forward(ForwardRequest.tokens(tokens, lengths).stopBefore(zLayer + 1)
+                        .logits(ForwardRequest.Logits.NONE).ffnOut(weights).resultManager(m)).hidden();
+                NDArray hidden = full.reshape((long) n * seq, dModel).get(new NDIndex("{}", owned(m.create(at))))
+                        .reshape(n, width, dModel);
+                hidden.attach(chunkManager);
+                KvCache cache = new KvCache(chunkManager, model.config().nLayers(), n);
+                model.forward(ForwardRequest.tokens(past, pastLengths).stopBefore(lossLayer + 1)
+                        .logits(ForwardRequest.Logits.NONE).ffnOut(weights).cache(cache).resultManager(m));
+                return new Prefix(suffix, suffixLengths, width, hidden, cache.freeze());
+            }
+        }
+
+        /**
          * Evaluates the loss of the active rewrites with their current δ; retires those that converged or ran out of
          * steps; takes an Adam step and clamps δ for the others.
          */
-        private void step(int it, NDArray prefix, NDManager chunkManager, TargetStats[] statsOut) {
+        private void step(int it, Prefix prefix, NDManager chunkManager, TargetStats[] statsOut) {
             int[] act = indices(active);
             int na = act.length;
             int[] slot = new int[nf]; // chunk fact -> row of the δ matrix
@@ -320,6 +427,7 @@ public final class TargetOptimizer {
                 }
             }
             int b = sel.size();
+            int width = prefix != null ? prefix.width() : seq; // tokens per row in this step's pass
             long[][] tok = new long[b][];
             int[] len = new int[b];
             int[] editRows = new int[b];
@@ -335,21 +443,22 @@ public final class TargetOptimizer {
                 int r = sel.get(i);
                 Row row = rows.get(r);
                 int a = slot[rowFact[r]];
-                tok[i] = tokens[r];
-                len[i] = lengths[r];
+                int shift = prefix != null ? row.lookup() : 0; // the pass starts at the fact token
+                tok[i] = prefix != null ? prefix.suffix()[r] : tokens[r];
+                len[i] = prefix != null ? prefix.suffixLengths()[r] : lengths[r];
                 editRows[i] = i;
-                editPositions[i] = row.lookup();
+                editPositions[i] = row.lookup() - shift;
                 deltaRows[i] = a;
                 if (firstRow[a] < 0) {
                     firstRow[a] = i;
                 }
                 if (row.kl()) {
-                    klAt[a] = (long) i * seq + row.lookup();
+                    klAt[a] = (long) i * width + row.lookup() - shift;
                 } else {
                     labelSpans.add(new int[] { a, gatherAt.size(), row.labelPositions().length });
                     long[] target = facts.get(rowFact[r]).target();
                     for (int j = 0; j < row.labelPositions().length; j++) {
-                        gatherAt.add((long) i * seq + row.labelPositions()[j]);
+                        gatherAt.add((long) i * width + row.labelPositions()[j] - shift);
                         labels.add(target[j]);
                     }
                 }
@@ -368,9 +477,14 @@ public final class TargetOptimizer {
 
                 ForwardRequest request = ForwardRequest.tokens(tok, len);
                 if (prefix != null) {
-                    NDArray start = b == rows.size() ? prefix
-                            : prefix.get(new NDIndex("{}", owned(m.create(sel.stream().mapToLong(Integer::longValue).toArray()))));
-                    request.startFrom(zLayer + 1, start);
+                    if (b == rows.size()) {
+                        request.startFrom(zLayer + 1, prefix.hidden()).cache(prefix.cache());
+                    } else {
+                        int[] selected = sel.stream().mapToInt(Integer::intValue).toArray();
+                        NDArray at = owned(m.create(sel.stream().mapToLong(Integer::longValue).toArray()));
+                        request.startFrom(zLayer + 1, prefix.hidden().get(new NDIndex("{}", at)))
+                                .cache(prefix.cache().rows(selected, zLayer + 1, m));
+                    }
                 }
                 request.hook(new ForwardHook.ResidualEdit(zLayer, new TokenPositions(editRows, editPositions), deltaRows,
                         deltaArray));
@@ -414,7 +528,7 @@ public final class TargetOptimizer {
                         at[p] = gatherAt.get(p);
                     }
                     System.arraycopy(klAt, 0, at, nLabels, na);
-                    NDArray picked = hidden.reshape((long) b * seq, dModel).get(new NDIndex("{}", owned(m.create(at))));
+                    NDArray picked = hidden.reshape((long) b * width, dModel).get(new NDIndex("{}", owned(m.create(at))));
                     NDArray logProbs = head(picked).logSoftmax(1); // [nLabels + na, vocab]
                     NDArray labelIds = owned(m.create(labels.stream().mapToLong(Long::longValue).toArray(),
                             new Shape(nLabels, 1)));

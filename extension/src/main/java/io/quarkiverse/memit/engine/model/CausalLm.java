@@ -188,6 +188,13 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         if (r.cache != null && r.cache.batch() != batch) {
             throw new IllegalArgumentException("cache holds " + r.cache.batch() + " rows, request has " + batch);
         }
+        if (r.cache != null && r.cache.frozen() && r.cache.slots() > 0) {
+            for (int layer = r.startLayer; layer < stop; layer++) {
+                if (!r.cache.holds(layer)) {
+                    throw new IllegalArgumentException("the frozen cache holds nothing for block " + layer);
+                }
+            }
+        }
         for (ForwardHook hook : r.hooks) {
             if (hook.layer() < 0 || hook.layer() >= config.nLayers()) {
                 throw new IllegalArgumentException("hook layer " + hook.layer() + " outside [0, " + config.nLayers() + ")");
@@ -221,7 +228,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                 case LAST -> head(lastTokens(h, pass));
                 case NONE -> null;
             };
-            if (r.cache != null) {
+            if (r.cache != null && !r.cache.frozen()) {
                 r.cache.advance(seq, r.lengths);
             }
             keep(out, logits);
@@ -401,8 +408,10 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                 k = cache.keys(layer).concat(k, 2);
                 v = cache.values(layer).concat(v, 2);
             }
-            NDScope.unregister(k, v);
-            cache.put(layer, k, v);
+            if (!cache.frozen()) {
+                NDScope.unregister(k, v);
+                cache.put(layer, k, v);
+            }
         }
         // scores: [batch, heads, seq, slots]
         NDArray scores = q.matMul(k.swapAxes(2, 3)).mul(scalars.attentionScale).add(pass.mask);

@@ -101,7 +101,10 @@ public final class ForwardRequest {
         return this;
     }
 
-    /** Extends (and reads) a KV cache; the tokens are the continuation of the cached rows. */
+    /**
+     * Extends (and reads) a KV cache; the tokens are the continuation of the cached rows. A {@link KvCache#freeze()
+     * frozen} cache is read, not extended.
+     */
     public ForwardRequest cache(KvCache cache) {
         this.cache = cache;
         return this;

@@ -4,6 +4,7 @@ import java.util.Arrays;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 
 /**
  * Keys and values of every attention layer for the tokens seen so far, so decoding runs one token per step.
@@ -18,6 +19,7 @@ public final class KvCache implements AutoCloseable {
     private final int batch;
     private boolean[][] slotReal;
     private final int[] nextPosition;
+    private boolean frozen;
 
     public KvCache(NDManager parent, int layers, int batch) {
         this.manager = parent.newSubManager();
@@ -26,6 +28,48 @@ public final class KvCache implements AutoCloseable {
         this.batch = batch;
         this.slotReal = new boolean[batch][0];
         this.nextPosition = new int[batch];
+    }
+
+    /**
+     * Makes the cache read-only: later requests attend to what it holds but do not extend it, so several passes
+     * can continue the same cached rows (e.g. each step of an optimisation over the tokens after a fixed prefix).
+     */
+    public KvCache freeze() {
+        frozen = true;
+        return this;
+    }
+
+    public boolean frozen() {
+        return frozen;
+    }
+
+    /** Whether the cache holds keys and values for {@code layer}. */
+    public boolean holds(int layer) {
+        return keys[layer] != null;
+    }
+
+    /**
+     * A frozen copy of some rows of this cache, for blocks {@code fromLayer} and above only.
+     *
+     * @param rows rows of this cache, in the order the copy holds them
+     * @param parent the copy's arrays live in a sub-manager of it
+     */
+    public KvCache rows(int[] rows, int fromLayer, NDManager parent) {
+        KvCache copy = new KvCache(parent, keys.length, rows.length);
+        long[] index = new long[rows.length];
+        for (int i = 0; i < rows.length; i++) {
+            index[i] = rows[i];
+            copy.slotReal[i] = slotReal[rows[i]].clone();
+            copy.nextPosition[i] = nextPosition[rows[i]];
+        }
+        try (NDArray at = copy.manager.create(index)) {
+            for (int layer = fromLayer; layer < keys.length; layer++) {
+                if (keys[layer] != null) {
+                    copy.put(layer, keys[layer].get(new NDIndex("{}", at)), values[layer].get(new NDIndex("{}", at)));
+                }
+            }
+        }
+        return copy.freeze();
     }
 
     public int batch() {

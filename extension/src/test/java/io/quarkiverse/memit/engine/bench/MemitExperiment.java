@@ -11,6 +11,7 @@ import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
 import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.edit.TargetStats;
+import io.quarkiverse.memit.engine.eval.CaseResult;
 import io.quarkiverse.memit.engine.eval.CounterFactEvaluator;
 import io.quarkiverse.memit.engine.eval.CounterFactMetrics;
 import io.quarkiverse.memit.engine.eval.CounterFactRecord;
@@ -74,11 +75,23 @@ public final class MemitExperiment {
                         double seconds = (System.nanoTime() - start) / 1e9;
                         System.out.println(targetSummary(delta));
                         FfnOutWeights edited = delta.asFfnOutWeights(model, m);
-                        CounterFactMetrics after = evaluator.evaluate(batch, edited).metrics();
+                        CounterFactEvaluator.Evaluation afterEvaluation = evaluator.evaluate(batch, edited);
+                        System.out.println(efficacyByTarget(delta, afterEvaluation));
+                        CounterFactMetrics after = afterEvaluation.metrics();
                         CounterFactMetrics before = evaluator.evaluate(batch).metrics();
                         List<CounterFactRecord> sample = batch.subList(0, Math.min(20, n));
-                        double geAfter = fluency.evaluate(sample, edited).metrics().fluency().mean();
-                        double geBefore = fluency.evaluate(sample).metrics().fluency().mean();
+                        CounterFactEvaluator.Evaluation textsAfter = fluency.evaluate(sample, edited);
+                        CounterFactEvaluator.Evaluation textsBefore = fluency.evaluate(sample);
+                        double geAfter = textsAfter.metrics().fluency().mean();
+                        double geBefore = textsBefore.metrics().fluency().mean();
+                        if (Boolean.getBoolean("memit.samples")) {
+                            for (int c = 0; c < Math.min(3, sample.size()); c++) {
+                                for (int t = 0; t < textsAfter.cases().get(c).generations().size(); t++) {
+                                    System.out.println("before: " + textsBefore.cases().get(c).generations().get(t));
+                                    System.out.println("after:  " + textsAfter.cases().get(c).generations().get(t));
+                                }
+                            }
+                        }
                         System.out.printf(Locale.ROOT, "| %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.2f | %.1f |%n", n,
                                 100 * after.efficacyScore().mean(), 100 * after.paraphraseScore().mean(),
                                 100 * after.neighborhoodScore().mean(), 100 * after.score(), geAfter, 100 * before.neighborhoodScore().mean(),
@@ -133,8 +146,31 @@ public final class MemitExperiment {
         double p = stats.stream().mapToDouble(TargetStats::targetProbability).average().orElse(Double.NaN);
         double converged = stats.stream().filter(TargetStats::converged).count() / (double) stats.size();
         double ratio = stats.stream().mapToDouble(s -> s.deltaNorm() / s.initialNorm()).average().orElse(Double.NaN);
-        return String.format(Locale.ROOT, "targets: mean P(target) %.3f, %.0f %% converged, mean |δ|/|z₀| %.2f", p,
-                100 * converged, ratio);
+        double won = stats.stream().filter(s -> s.targetProbability() > 0.5).count() / (double) stats.size();
+        double steps = stats.stream().mapToInt(TargetStats::steps).average().orElse(Double.NaN);
+        return String.format(Locale.ROOT,
+                "targets: mean P(target) %.3f, %.0f %% above 0.5, %.0f %% converged, mean %.0f steps, mean |δ|/|z₀| %.2f", p,
+                100 * won, 100 * converged, steps, ratio);
+    }
+
+    /** Efficacy of the edited model split by whether the target z itself made the new object likelier than 1/2. */
+    static String efficacyByTarget(Delta delta, CounterFactEvaluator.Evaluation evaluation) {
+        int[] won = new int[2];
+        int[] total = new int[2];
+        for (int i = 0; i < delta.targetStats().size(); i++) {
+            int group = delta.targetStats().get(i).targetProbability() > 0.5 ? 0 : 1;
+            total[group]++;
+            boolean success = evaluation.cases().get(i).rewrite().get(0).newBeatsTrue();
+            won[group] += success ? 1 : 0;
+            if (!success && Boolean.getBoolean("memit.failures")) {
+                CaseResult.PromptScore score = evaluation.cases().get(i).rewrite().get(0);
+                System.out.printf(Locale.ROOT, "  failed: case %d %s, z: %s; after: P(new) %.3f P(true) %.3f%n",
+                        evaluation.cases().get(i).caseId(), delta.rewrites().get(i), delta.targetStats().get(i), score.probNew(),
+                        score.probTrue());
+            }
+        }
+        return String.format(Locale.ROOT, "efficacy where z reached P(target) > 0.5: %d/%d; elsewhere: %d/%d", won[0],
+                total[0], won[1], total[1]);
     }
 
     private static List<Integer> ints(String csv) {

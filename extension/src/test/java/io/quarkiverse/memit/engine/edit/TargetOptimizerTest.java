@@ -101,6 +101,41 @@ class TargetOptimizerTest {
     }
 
     /**
+     * NeoX's blocks, and a subject that opens the prompt: in the bare template nothing precedes the fact token, so
+     * the batched pass has no earlier tokens to attend to there.
+     */
+    @Test
+    void batchedTargetsEqualSerialTargetsOnNeoXAndWithTheSubjectFirst() {
+        List<Rewrite> rewrites = List.of(new Rewrite("A", "{} lives in", "Paris"), MIDDLE.get(0), MIDDLE.get(1));
+        try (NDManager m = manager.newSubManager();
+                CausalLm neox = EditFixtures.randomModel(TinyModels.neox(true), 7, 5, m)) {
+            for (CausalLm lm : List.of(model, neox)) {
+                MemitHyperparams hp = MemitHyperparams.toy(lm.config().architecture()).withLayers(List.of(0, 1))
+                        .withLossLayer(2).withOptimisation(8, 0.5);
+                assertSameTargets(optimize(lm, hp, rewrites, TargetOptimizer.Mode.BATCHED, m),
+                        optimize(lm, hp, rewrites, TargetOptimizer.Mode.SERIAL, m));
+            }
+        }
+    }
+
+    /** A batch cut into chunks by the count or by the activation budget gets the targets it gets in one pass. */
+    @Test
+    void chunksDoNotChangeTheTargets() {
+        MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 1).withOptimisation(12, 0.5);
+        long oneRewrite = TargetOptimizer.activationBytes(model.config(), 1, 1, 1); // less than any rewrite needs
+        try (NDManager m = manager.newSubManager()) {
+            TargetOptimizer.Targets together = optimize(hp, MIDDLE, TargetOptimizer.Mode.BATCHED, m);
+            for (TargetOptimizer.Options options : List.of(
+                    new TargetOptimizer.Options(TargetOptimizer.Mode.BATCHED, 2, TargetOptimizer.Options.DEFAULT_ACTIVATION_BYTES),
+                    new TargetOptimizer.Options(TargetOptimizer.Mode.BATCHED, 1024, oneRewrite))) {
+                TargetOptimizer.Targets chunked = new TargetOptimizer(model, tokenizer, hp, EditFixtures.TEMPLATES, options)
+                        .optimize(MIDDLE, null, m);
+                assertSameTargets(chunked, together);
+            }
+        }
+    }
+
+    /**
      * On a model with sharper logits, a larger learning rate and a weak KL term, two rewrites converge after their
      * own numbers of steps while the third runs to the end: the frozen rows must not disturb the others.
      */
