@@ -160,7 +160,8 @@ public class ServedModel {
         } else {
             try {
                 solver = EditSetup.solver(config.edit(), dir.getFileName().toString(), model, tokenizer, hparams, manager);
-                memit = new Memit(model, tokenizer, hparams, solver);
+                memit = new Memit(model, tokenizer, hparams, solver, null,
+                        Memit.Options.DEFAULTS.withActivationBytes(config.edit().targetPassMemory().asLongValue()));
             } catch (RuntimeException e) {
                 editsUnavailable = "edits are unavailable: " + reason(e);
                 LOG.warnf("The model is served without edits: %s", reason(e));

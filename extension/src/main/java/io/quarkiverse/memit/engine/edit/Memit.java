@@ -77,6 +77,10 @@ public final class Memit {
         public Options withFactsPerPass(int factsPerPass) {
             return new Options(mode, factsPerPass, activationBytes, rowsPerPass);
         }
+
+        public Options withActivationBytes(long activationBytes) {
+            return new Options(mode, factsPerPass, activationBytes, rowsPerPass);
+        }
     }
 
     private final CausalLm model;

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Locale;
 
 import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.edit.ContextTemplates;
 import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
 import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.edit.Memit;
@@ -57,7 +58,10 @@ public final class MemitExperiment {
             CounterFactEvaluator fluency = new CounterFactEvaluator(model, tokenizer,
                     CounterFactEvaluator.Options.DEFAULTS.withGenerationLength(40));
             try (CovarianceKeySolver solver = keySolver) {
-                Memit memit = new Memit(model, tokenizer, hparams, solver);
+                // -Dmemit.templates=bare: keys and targets from the bare prompt only (no context prefixes)
+                ContextTemplates templates = "bare".equals(System.getProperty("memit.templates"))
+                        ? ContextTemplates.bareOnly() : ContextTemplates.forModel(model, tokenizer);
+                Memit memit = new Memit(model, tokenizer, hparams, solver, templates, Memit.Options.DEFAULTS);
                 String sequential = System.getProperty("memit.sequential");
                 if (sequential != null) {
                     String[] bs = sequential.split("x");

@@ -5,6 +5,7 @@ import java.util.Optional;
 import java.util.OptionalInt;
 
 import io.quarkus.runtime.annotations.ConfigGroup;
+import io.quarkus.runtime.configuration.MemorySize;
 import io.smallrye.config.WithDefault;
 
 /**
@@ -62,6 +63,14 @@ public interface EditConfig {
      * requests keep being served quickly while a batch is computed.
      */
     OptionalInt threads();
+
+    /**
+     * Memory the activations of one pass of the target optimisation may take: the updates of a batch are optimised
+     * together in passes of as many updates as fit (about 10 MB each for the toy models, 2.4 GB for GPT-J-6B, which
+     * then takes one update per pass). The result does not depend on it.
+     */
+    @WithDefault("2G")
+    MemorySize targetPassMemory();
 
     /**
      * Largest knowledge-update payload accepted, in bytes; larger ones go to the dead-letter topic.
