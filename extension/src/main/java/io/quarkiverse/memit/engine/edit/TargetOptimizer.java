@@ -46,7 +46,10 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * per step over every rewrite's prompts, δ a {@code [rewrites, d_model]} matrix whose row i is added in rewrite i's
  * prompts only. The losses are summed, so row i's gradient is rewrite i's own; Adam, the clamp and the early stop
  * act per row (a converged rewrite leaves the batch), so each rewrite follows the same path as when optimised
- * alone. Blocks ≤ L do not depend on δ: their output is computed once and each step starts from it.
+ * alone. Nothing before δ depends on it — blocks ≤ L, and in the blocks above every token before the fact token
+ * (attention is causal) — so that is computed once: each step runs blocks L+1 … loss layer over the tokens from the
+ * fact token on, attending to the earlier tokens' cached keys and values. With context templates of ten tokens that
+ * is a fraction of each prompt.
  * {@link Mode#SERIAL} optimises one rewrite at a time with full forward passes, the reference's order, for
  * comparison.
  * <p>

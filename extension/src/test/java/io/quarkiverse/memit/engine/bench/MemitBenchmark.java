@@ -31,7 +31,8 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * ./mvnw -B -q -pl extension test-compile exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.quarkiverse.memit.engine.bench.MemitBenchmark -Dexec.args="gptj 100"
  * </pre>
- * Arguments: model (gptj | neox), number of edits. Hyperparameters: the toy preset.
+ * Arguments: model (gptj | neox), number of edits. Hyperparameters: the toy preset. {@code -Dmemit.modes=batched}
+ * runs one mode only; {@code -Dmemit.factsPerPass=N} caps the rewrites optimised in one pass.
  */
 public final class MemitBenchmark {
 
