@@ -28,7 +28,10 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * ./mvnw -B -q -pl extension test-compile exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.quarkiverse.memit.engine.bench.MemitExperiment -Dexec.args="gptj 10,100 15000 1,2"
  * </pre>
- * Arguments: model (gptj | neox), batch sizes, λ (mom2_update_weight), edited layers.
+ * Arguments: model (gptj | neox), batch sizes, λ (mom2_update_weight), edited layers. Properties: {@code memit.steps},
+ * {@code memit.lr}, {@code memit.clamp} override the preset; {@code memit.templates=bare} drops the context templates;
+ * {@code memit.failures} lists the cases whose edit did not win; {@code memit.samples} prints generations before and
+ * after; {@code memit.sequential=BxN} applies B batches of N one after another instead.
  */
 public final class MemitExperiment {
 
