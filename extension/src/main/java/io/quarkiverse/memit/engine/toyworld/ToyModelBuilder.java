@@ -56,6 +56,9 @@ public final class ToyModelBuilder {
     /** CounterFact cases written: 1,000 for the edit-count curve plus spares. */
     public static final int CASES = 1050;
 
+    /** d_ff of the shipped toy models. */
+    public static final int DEFAULT_FFN_WIDTH = 1024;
+
     private ToyModelBuilder() {
     }
 
@@ -64,10 +67,15 @@ public final class ToyModelBuilder {
      * the world's 3,000 facts, small enough that both float16 checkpoints fit the 20 MB fixture budget.
      */
     public static ModelConfig config(Architecture architecture, int vocab, long eos) {
+        return config(architecture, vocab, eos, DEFAULT_FFN_WIDTH);
+    }
+
+    /** The toy models' shape with another FFN width (e.g. to see how many edits a wider FFN holds). */
+    public static ModelConfig config(Architecture architecture, int vocab, long eos, int dFf) {
         return switch (architecture) {
-            case GPTJ -> new ModelConfig(Architecture.GPTJ, vocab, 256, 4, 5, 1024, 16, 10000, Activation.GELU_TANH, 1e-5, true,
+            case GPTJ -> new ModelConfig(Architecture.GPTJ, vocab, 256, 4, 5, dFf, 16, 10000, Activation.GELU_TANH, 1e-5, true,
                     false, 128, eos, eos, false);
-            case GPT_NEOX -> new ModelConfig(Architecture.GPT_NEOX, vocab, 256, 4, 5, 1024, 16, 10000, Activation.GELU, 1e-5,
+            case GPT_NEOX -> new ModelConfig(Architecture.GPT_NEOX, vocab, 256, 4, 5, dFf, 16, 10000, Activation.GELU, 1e-5,
                     true, false, 128, eos, eos, true);
         };
     }
@@ -101,7 +109,8 @@ public final class ToyModelBuilder {
             throws IOException {
         try (Tokenizer tokenizer = Tokenizer.load(tokenizerJson); NDManager manager = CausalLm.pytorch().newBaseManager()) {
             long eos = tokenizer.tokenId(io.quarkiverse.memit.engine.model.Gpt2Vocabulary.END_OF_TEXT).orElseThrow();
-            ModelConfig config = config(arch, tokenizer.vocabSize(), eos);
+            // -Dtoy.ffn-width: another FFN width than the shipped models'
+            ModelConfig config = config(arch, tokenizer.vocabSize(), eos, Integer.getInteger("toy.ffn-width", DEFAULT_FFN_WIDTH));
             Map<String, NDArray> weights = new LinkedHashMap<>();
             for (Map.Entry<String, HostTensor> e : RandomCheckpoint.weights(config, seed).entrySet()) {
                 weights.put(e.getKey(), manager.create(e.getValue().data(), new Shape(e.getValue().shape())));

@@ -25,7 +25,8 @@ import io.quarkiverse.memit.engine.toyworld.ToyWorld;
 /** What the MEMIT mains on the shipped toy models share: the models, their CounterFact cases and key solvers. */
 final class ToyEditBench {
 
-    static final Path WORLD = Path.of("extension/src/test/resources/toy-world");
+    /** The shipped toy world, or {@code -Dmemit.world=DIR} (e.g. one built with a wider FFN). */
+    static final Path WORLD = Path.of(System.getProperty("memit.world", "extension/src/test/resources/toy-world"));
 
     private ToyEditBench() {
     }
@@ -62,7 +63,8 @@ final class ToyEditBench {
      */
     static CovarianceKeySolver solver(String name, CausalLm model, Tokenizer tokenizer, MemitHyperparams hparams,
             NDManager manager) {
-        StatsCache cache = new StatsCache(Path.of("extension/target/memit-stats"));
+        StatsCache cache = new StatsCache(System.getProperty("memit.world") == null ? Path.of("extension/target/memit-stats")
+                : WORLD.resolve("memit-stats"));
         Map<Integer, StatsCache.Entry> moments = cache.secondMoments("toy-" + name, model, tokenizer,
                 StatsCorpus.ofDocuments(ToyWorld.generate(7, ToyWorld.Spec.standard()).trainingTexts()),
                 StatsOptions.defaults().withMaxLength(64), hparams.layers(), manager);
