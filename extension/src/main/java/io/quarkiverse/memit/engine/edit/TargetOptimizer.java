@@ -83,8 +83,8 @@ public final class TargetOptimizer {
      * @param factsPerPass most rewrites optimised together in batched mode; a larger batch is done in chunks
      * @param activationBytes in batched mode, a chunk takes rewrites while the activations autograd keeps for it stay
      *        within this many bytes ({@link #activationBytes(ModelConfig, int, int, int)}: blocks L+1 … loss layer for
-     *        every prompt of the chunk; for GPT-J about 2.4 GB per rewrite with 30-token prompts, for the toy models
-     *        about 10 MB); a chunk holds at least one rewrite
+     *        every prompt of the chunk; estimated at 2.4 GB per rewrite for GPT-J with 30-token prompts, 10 MB for the
+     *        toy models); a chunk holds at least one rewrite
      * <p>
      * The result depends on neither: every rewrite has its own δ, Adam state, clamp and early stop. Memory and time
      * do: a chunk is one forward/backward per step, so the fewer the chunks, the fewer passes.
@@ -201,15 +201,16 @@ public final class TargetOptimizer {
         int tokens = 0;
         for (int i = 0; i < facts.size(); i++) {
             Fact f = facts.get(i);
+            int longest = f.rows().stream().mapToInt(row -> row.ids().length).max().orElse(0);
             int r = rows + f.rows().size();
-            int t = Math.max(tokens, f.rows().stream().mapToInt(row -> row.ids().length).max().orElse(0));
+            int t = Math.max(tokens, longest);
             boolean full = i - from == options.factsPerPass()
                     || activationBytes(model.config(), r, t, blocks) > options.activationBytes();
             if (i > from && full) {
                 chunks.add(facts.subList(from, i));
                 from = i;
                 r = f.rows().size();
-                t = f.rows().stream().mapToInt(row -> row.ids().length).max().orElse(0);
+                t = longest;
             }
             rows = r;
             tokens = t;
@@ -364,7 +365,7 @@ public final class TargetOptimizer {
          * @param suffix per chunk row, its tokens from the fact token on, right-padded to {@code width}
          * @param suffixLengths real tokens of each suffix
          * @param hidden {@code [rows, width, d_model]} residual after block L at the suffix tokens
-         * @param cache frozen keys and values of the tokens before each row's fact token, blocks L+1 … loss layer
+         * @param cache frozen keys and values of the tokens before each row's fact token, blocks 0 … loss layer
          */
         private record Prefix(long[][] suffix, int[] suffixLengths, int width, NDArray hidden, KvCache cache) {
         }
@@ -382,7 +383,6 @@ public final class TargetOptimizer {
             int[] suffixLengths = new int[n];
             long[][] past = new long[n][before];
             int[] pastLengths = new int[n];
-            long[] at = new long[n * width];
             for (int r = 0; r < n; r++) {
                 Row row = rows.get(r);
                 long[] ids = row.ids();
@@ -393,20 +393,18 @@ public final class TargetOptimizer {
                 System.arraycopy(ids, lookup, suffix[r], 0, suffixLengths[r]);
                 pastLengths[r] = lookup;
                 System.arraycopy(ids, 0, past[r], 0, lookup);
-                for (int t = 0; t < width; t++) {
-                    at[r * width + t] = (long) r * seq + Math.min(lookup + t, ids.length - 1);
-                }
             }
             try (NDManager m = chunkManager.newSubManager()) {
-                NDArray full = model.forward(ForwardRequest.tokens(tokens, lengths).stopBefore(zLayer + 1)
-                        .logits(ForwardRequest.Logits.NONE).ffnOut(weights).resultManager(m)).hidden();
-                NDArray hidden = full.reshape((long) n * seq, dModel).get(new NDIndex("{}", owned(m.create(at))))
-                        .reshape(n, width, dModel);
-                hidden.attach(chunkManager);
+                // the tokens before the fact token through every block to the loss layer, once, into the cache; then
+                // the suffix through blocks ≤ L, continuing from that cache
                 KvCache cache = new KvCache(chunkManager, model.config().nLayers(), n);
                 model.forward(ForwardRequest.tokens(past, pastLengths).stopBefore(lossLayer + 1)
                         .logits(ForwardRequest.Logits.NONE).ffnOut(weights).cache(cache).resultManager(m));
-                return new Prefix(suffix, suffixLengths, width, hidden, cache.freeze());
+                cache.freeze();
+                NDArray hidden = model.forward(ForwardRequest.tokens(suffix, suffixLengths).stopBefore(zLayer + 1)
+                        .logits(ForwardRequest.Logits.NONE).ffnOut(weights).cache(cache).resultManager(m)).hidden();
+                hidden.attach(chunkManager);
+                return new Prefix(suffix, suffixLengths, width, hidden, cache);
             }
         }
 

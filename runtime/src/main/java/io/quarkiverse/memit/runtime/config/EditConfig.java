@@ -66,8 +66,8 @@ public interface EditConfig {
 
     /**
      * Memory the activations of one pass of the target optimisation may take: the updates of a batch are optimised
-     * together in passes of as many updates as fit (about 10 MB each for the toy models, 2.4 GB for GPT-J-6B, which
-     * then takes one update per pass). The result does not depend on it.
+     * together in passes of as many updates as fit (by the estimate of what autograd keeps: 10 MB each for the toy
+     * models, 2.4 GB for GPT-J-6B, which then takes one update per pass). The result does not depend on it.
      */
     @WithDefault("2G")
     MemorySize targetPassMemory();
