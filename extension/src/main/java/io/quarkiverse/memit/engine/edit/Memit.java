@@ -3,6 +3,7 @@ package io.quarkiverse.memit.engine.edit;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 
@@ -190,6 +191,11 @@ public final class Memit {
                     new TargetOptimizer.Options(options.mode(), options.factsPerPass(), options.activationBytes()));
             TargetOptimizer.Targets targets = optimizer.optimize(rewrites, baseWeights, work);
             requireFinite(targets.targets(), "targets z", zLayer);
+            if (LOG.isInfoEnabled()) {
+                LOG.info("MEMIT targets at layer {}: {} rewrites in {} {} pass(es), {} of them converged", zLayer, n,
+                        targets.passes(), options.mode().name().toLowerCase(Locale.ROOT),
+                        targets.stats().stream().filter(TargetStats::converged).count());
+            }
             KeyComputer keyComputer = new KeyComputer(model, tokenizer, templates, hparams.factTokenStrategy(),
                     options.rowsPerPass());
 

@@ -128,8 +128,9 @@ public final class TargetOptimizer {
      * @param targets Z: {@code [d_model, n]} float32, column i = z_i = h_i^L + δ_i
      * @param initial {@code [d_model, n]} float32, column i = h_i^L of the unedited model (z₀)
      * @param stats per rewrite, in batch order
+     * @param passes how many optimisation passes the batch was cut into (one per rewrite in serial mode)
      */
-    public record Targets(NDArray targets, NDArray initial, List<TargetStats> stats) {
+    public record Targets(NDArray targets, NDArray initial, List<TargetStats> stats, int passes) {
     }
 
     private final CausalLm model;
@@ -176,13 +177,14 @@ public final class TargetOptimizer {
         float[][] z0 = new float[n][];
         TargetStats[] stats = new TargetStats[n];
         boolean batched = options.mode() == Mode.BATCHED;
-        for (List<Fact> chunk : chunks(facts)) {
+        List<List<Fact>> chunks = chunks(facts);
+        for (List<Fact> chunk : chunks) {
             new Chunk(chunk, batched, weights).run(manager, z, z0, stats);
         }
         for (int i = 0; i < n; i++) {
             LOG.debug("target of rewrite #{} {}: {}", i, rewrites.get(i), stats[i]);
         }
-        return new Targets(columns(z, manager), columns(z0, manager), List.of(stats));
+        return new Targets(columns(z, manager), columns(z0, manager), List.of(stats), chunks.size());
     }
 
     /**

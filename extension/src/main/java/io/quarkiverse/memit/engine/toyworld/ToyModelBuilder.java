@@ -130,11 +130,18 @@ public final class ToyModelBuilder {
                             TrainingConfig.defaults().withEpochs(epochs).withBatchSize(64).withPeakLearningRate(2e-3))) {
                 TargetScorer scorer = new TargetScorer(model, tokenizer, 256);
                 long start = System.nanoTime();
+                // -Dtoy.recall-every=N: probe recall every N epochs and after the last (a probe of a wide model takes minutes)
+                int recallEvery = Math.max(1, Integer.getInteger("toy.recall-every", 1));
                 trainer.train(sequences, report -> {
-                    FactRecall recall = FactRecall.measure(world, probe, scorer, tokenizer, null);
-                    LOG.info("epoch {}/{}: loss {} | {} tokens/s | recall on {} facts: {}", report.epoch(), report.epochs(),
-                            String.format(Locale.ROOT, "%.4f", report.meanLoss()), (long) report.tokensPerSecond(),
-                            probe.size(), recall);
+                    String loss = String.format(Locale.ROOT, "%.4f", report.meanLoss());
+                    if (report.epoch() % recallEvery == 0 || report.epoch() == report.epochs()) {
+                        FactRecall recall = FactRecall.measure(world, probe, scorer, tokenizer, null);
+                        LOG.info("epoch {}/{}: loss {} | {} tokens/s | recall on {} facts: {}", report.epoch(), report.epochs(),
+                                loss, (long) report.tokensPerSecond(), probe.size(), recall);
+                    } else {
+                        LOG.info("epoch {}/{}: loss {} | {} tokens/s", report.epoch(), report.epochs(), loss,
+                                (long) report.tokensPerSecond());
+                    }
                     return true;
                 });
                 Duration took = Duration.ofNanos(System.nanoTime() - start);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -125,11 +126,15 @@ class TargetOptimizerTest {
         long oneRewrite = TargetOptimizer.activationBytes(model.config(), 1, 1, 1); // less than any rewrite needs
         try (NDManager m = manager.newSubManager()) {
             TargetOptimizer.Targets together = optimize(hp, MIDDLE, TargetOptimizer.Mode.BATCHED, m);
-            for (TargetOptimizer.Options options : List.of(
-                    new TargetOptimizer.Options(TargetOptimizer.Mode.BATCHED, 2, TargetOptimizer.Options.DEFAULT_ACTIVATION_BYTES),
-                    new TargetOptimizer.Options(TargetOptimizer.Mode.BATCHED, 1024, oneRewrite))) {
-                TargetOptimizer.Targets chunked = new TargetOptimizer(model, tokenizer, hp, EditFixtures.TEMPLATES, options)
+            assertEquals(1, together.passes());
+            // by count: 3 rewrites, 2 per pass; by budget: each rewrite alone
+            Map<TargetOptimizer.Options, Integer> cuts = Map.of(
+                    new TargetOptimizer.Options(TargetOptimizer.Mode.BATCHED, 2, TargetOptimizer.Options.DEFAULT_ACTIVATION_BYTES), 2,
+                    new TargetOptimizer.Options(TargetOptimizer.Mode.BATCHED, 1024, oneRewrite), MIDDLE.size());
+            for (Map.Entry<TargetOptimizer.Options, Integer> cut : cuts.entrySet()) {
+                TargetOptimizer.Targets chunked = new TargetOptimizer(model, tokenizer, hp, EditFixtures.TEMPLATES, cut.getKey())
                         .optimize(MIDDLE, null, m);
+                assertEquals(cut.getValue(), chunked.passes(), cut.getKey().toString());
                 assertSameTargets(chunked, together);
             }
         }
