@@ -31,7 +31,9 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * Arguments: model (gptj | neox), batch sizes, λ (mom2_update_weight), edited layers. Properties: {@code memit.steps},
  * {@code memit.lr}, {@code memit.clamp} override the preset; {@code memit.templates=bare} drops the context templates;
  * {@code memit.failures} lists the cases whose edit did not win; {@code memit.samples} prints generations before and
- * after; {@code memit.sequential=BxN} applies B batches of N one after another instead.
+ * after; {@code memit.fluency=topk} generates the fluency texts with the reference's top-5 sampling instead of
+ * greedily, {@code memit.fluency-cases} of each batch (default 20); {@code memit.sequential=BxN} applies B batches of
+ * N one after another instead.
  */
 public final class MemitExperiment {
 
@@ -58,8 +60,12 @@ public final class MemitExperiment {
                     (System.nanoTime() - t0) / 1e9);
             CounterFactEvaluator evaluator = new CounterFactEvaluator(model, tokenizer,
                     CounterFactEvaluator.Options.DEFAULTS.withFluency(false));
+            // -Dmemit.fluency=topk: the reference's top-5 sampling (seeded) instead of greedy texts;
+            // -Dmemit.fluency-cases: how many of a batch's cases are generated for it (default 20)
+            CounterFactEvaluator.Options texts = CounterFactEvaluator.Options.DEFAULTS.withGenerationLength(40);
             CounterFactEvaluator fluency = new CounterFactEvaluator(model, tokenizer,
-                    CounterFactEvaluator.Options.DEFAULTS.withGenerationLength(40));
+                    "topk".equals(System.getProperty("memit.fluency")) ? texts.withTopKSampling(5, 1) : texts);
+            int fluencyCases = Integer.getInteger("memit.fluency-cases", 20);
             try (CovarianceKeySolver solver = keySolver) {
                 // -Dmemit.templates=bare: keys and targets from the bare prompt only (no context prefixes)
                 ContextTemplates templates = "bare".equals(System.getProperty("memit.templates"))
@@ -84,9 +90,10 @@ public final class MemitExperiment {
                         FfnOutWeights edited = delta.asFfnOutWeights(model, m);
                         CounterFactEvaluator.Evaluation afterEvaluation = evaluator.evaluate(batch, edited);
                         System.out.println(efficacyByTarget(delta, afterEvaluation));
+                        System.out.println(keyRoom(delta, afterEvaluation));
                         CounterFactMetrics after = afterEvaluation.metrics();
                         CounterFactMetrics before = evaluator.evaluate(batch).metrics();
-                        List<CounterFactRecord> sample = batch.subList(0, Math.min(20, n));
+                        List<CounterFactRecord> sample = batch.subList(0, Math.min(fluencyCases, n));
                         CounterFactEvaluator.Evaluation textsAfter = fluency.evaluate(sample, edited);
                         CounterFactEvaluator.Evaluation textsBefore = fluency.evaluate(sample);
                         double geAfter = textsAfter.metrics().fluency().mean();
@@ -178,6 +185,52 @@ public final class MemitExperiment {
         }
         return String.format(Locale.ROOT, "efficacy where z reached P(target) > 0.5: %d/%d; elsewhere: %d/%d", won[0],
                 total[0], won[1], total[1]);
+    }
+
+    /**
+     * Per edited layer, how much room each rewrite's key had, for the cases that won and those that lost: its leverage
+     * kᵢᵀ(λC + KKᵀ)⁻¹kᵢ (the share of its own residual the update writes, 1 = all of it) and its largest cosine with
+     * another key of the batch (keys that nearly coincide must share one update).
+     */
+    static String keyRoom(Delta delta, CounterFactEvaluator.Evaluation evaluation) {
+        StringBuilder out = new StringBuilder();
+        for (Delta.LayerUpdate u : delta.layers()) {
+            double[] k = u.keys().toDoubleArray();
+            double[] a = u.adjustedKeys().toDoubleArray();
+            int n = (int) u.keys().getShape().get(1);
+            int d = (int) u.keys().getShape().get(0);
+            double[] lev = new double[2];
+            double[] cos = new double[2];
+            int[] count = new int[2];
+            for (int i = 0; i < n; i++) {
+                int group = evaluation.cases().get(i).rewrite().get(0).newBeatsTrue() ? 0 : 1;
+                double h = 0;
+                double best = -1;
+                for (int r = 0; r < d; r++) {
+                    h += k[r * n + i] * a[r * n + i];
+                }
+                for (int j = 0; j < n; j++) {
+                    if (j != i) {
+                        double dot = 0;
+                        double ni = 0;
+                        double nj = 0;
+                        for (int r = 0; r < d; r++) {
+                            dot += k[r * n + i] * k[r * n + j];
+                            ni += k[r * n + i] * k[r * n + i];
+                            nj += k[r * n + j] * k[r * n + j];
+                        }
+                        best = Math.max(best, dot / Math.sqrt(ni * nj));
+                    }
+                }
+                lev[group] += h;
+                cos[group] += best;
+                count[group]++;
+            }
+            out.append(String.format(Locale.ROOT,
+                    "layer %d keys: won %d (leverage %.3f, nearest cosine %.3f), lost %d (leverage %.3f, nearest cosine %.3f)%n",
+                    u.layer(), count[0], lev[0] / count[0], cos[0] / count[0], count[1], lev[1] / count[1], cos[1] / count[1]));
+        }
+        return out.toString().trim();
     }
 
     private static List<Integer> ints(String csv) {
