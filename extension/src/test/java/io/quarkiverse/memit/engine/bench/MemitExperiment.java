@@ -32,8 +32,10 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * {@code memit.lr}, {@code memit.clamp} override the preset; {@code memit.templates=bare} drops the context templates;
  * {@code memit.failures} lists the cases whose edit did not win; {@code memit.samples} prints generations before and
  * after; {@code memit.fluency=topk} generates the fluency texts with the reference's top-5 sampling instead of
- * greedily, {@code memit.fluency-cases} of each batch (default 20); {@code memit.sequential=BxN} applies B batches of
- * N one after another instead.
+ * greedily, {@code memit.fluency-cases} of each batch (default 20); {@code memit.factsPerPass} caps the rewrites
+ * optimised in one target pass; {@code memit.sequential=BxN} applies B batches of
+ * N one after another instead, with and without earlier batches' keys protected ({@code memit.preserve=on|off}: one
+ * of the two).
  */
 public final class MemitExperiment {
 
@@ -70,7 +72,10 @@ public final class MemitExperiment {
                 // -Dmemit.templates=bare: keys and targets from the bare prompt only (no context prefixes)
                 ContextTemplates templates = "bare".equals(System.getProperty("memit.templates"))
                         ? ContextTemplates.bareOnly() : ContextTemplates.forModel(model, tokenizer);
-                Memit memit = new Memit(model, tokenizer, hparams, solver, templates, Memit.Options.DEFAULTS);
+                // -Dmemit.factsPerPass=N: at most N rewrites per target pass
+                Integer factsPerPass = Integer.getInteger("memit.factsPerPass");
+                Memit memit = new Memit(model, tokenizer, hparams, solver, templates,
+                        factsPerPass == null ? Memit.Options.DEFAULTS : Memit.Options.DEFAULTS.withFactsPerPass(factsPerPass));
                 String sequential = System.getProperty("memit.sequential");
                 if (sequential != null) {
                     String[] bs = sequential.split("x");
@@ -126,7 +131,12 @@ public final class MemitExperiment {
         System.out.println();
         System.out.println("| preservation | batches × size | batch 1 ES after all | batch 1 PS | batch 1 NS | last batch ES | seconds |");
         System.out.println("|---|---|---:|---:|---:|---:|---:|");
+        // -Dmemit.preserve=on|off: only one of the two runs
+        String only = System.getProperty("memit.preserve", "");
         for (boolean preserve : new boolean[] { true, false }) {
+            if (!only.isEmpty() && preserve != "on".equals(only)) {
+                continue;
+            }
             long start = System.nanoTime();
             try (NDManager m = manager.newSubManager()) {
                 FfnOutWeights weights = null;
