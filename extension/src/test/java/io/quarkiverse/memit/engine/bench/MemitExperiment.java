@@ -133,6 +133,9 @@ public final class MemitExperiment {
         System.out.println("|---|---|---:|---:|---:|---:|---:|");
         // -Dmemit.preserve=on|off: only one of the two runs
         String only = System.getProperty("memit.preserve", "");
+        if (!only.isEmpty() && !only.equals("on") && !only.equals("off")) {
+            throw new IllegalArgumentException("memit.preserve must be on or off, got " + only);
+        }
         for (boolean preserve : new boolean[] { true, false }) {
             if (!only.isEmpty() && preserve != "on".equals(only)) {
                 continue;
@@ -212,6 +215,13 @@ public final class MemitExperiment {
             double[] lev = new double[2];
             double[] cos = new double[2];
             int[] count = new int[2];
+            double[] norm = new double[n];
+            for (int i = 0; i < n; i++) {
+                for (int r = 0; r < d; r++) {
+                    norm[i] += k[r * n + i] * k[r * n + i];
+                }
+                norm[i] = Math.sqrt(norm[i]);
+            }
             for (int i = 0; i < n; i++) {
                 int group = evaluation.cases().get(i).rewrite().get(0).newBeatsTrue() ? 0 : 1;
                 double h = 0;
@@ -222,14 +232,10 @@ public final class MemitExperiment {
                 for (int j = 0; j < n; j++) {
                     if (j != i) {
                         double dot = 0;
-                        double ni = 0;
-                        double nj = 0;
                         for (int r = 0; r < d; r++) {
                             dot += k[r * n + i] * k[r * n + j];
-                            ni += k[r * n + i] * k[r * n + i];
-                            nj += k[r * n + j] * k[r * n + j];
                         }
-                        best = Math.max(best, dot / Math.sqrt(ni * nj));
+                        best = Math.max(best, dot / (norm[i] * norm[j]));
                     }
                 }
                 lev[group] += h;
