@@ -48,6 +48,18 @@ final class EditSetup {
         return toy(config, model) ? Memit.ToySetup.of(model.architecture()).promptTokenWeight() : 0;
     }
 
+    /** Correction rounds: as configured, else the toy setup's with the toy preset and 0 (the reference's) otherwise. */
+    static int correctionRounds(EditConfig config, ModelConfig model) {
+        if (config.correctionRounds().isPresent()) {
+            int rounds = config.correctionRounds().get();
+            if (rounds < 0) {
+                throw new ConfigurationException("quarkus.memit.edit.correction-rounds must be ≥ 0, got " + rounds);
+            }
+            return rounds;
+        }
+        return toy(config, model) ? Memit.ToySetup.of(model.architecture()).correctionRounds() : 0;
+    }
+
     /** The context templates: as configured, else the toy setup's with the toy preset and the reference's otherwise. */
     static ContextTemplates contextTemplates(EditConfig config, ModelConfig modelConfig, CausalLm model, Tokenizer tokenizer) {
         return contextTemplatesMode(config, modelConfig) == EditConfig.ContextTemplatesMode.BARE ? ContextTemplates.bareOnly()

@@ -163,7 +163,8 @@ public class ServedModel {
                 memit = new Memit(model, tokenizer, hparams, solver,
                         EditSetup.contextTemplates(config.edit(), modelConfig, model, tokenizer),
                         Memit.Options.DEFAULTS.withActivationBytes(config.edit().targetPassMemory().asLongValue())
-                                .withPromptTokenWeight(EditSetup.promptTokenWeight(config.edit(), modelConfig)));
+                                .withPromptTokenWeight(EditSetup.promptTokenWeight(config.edit(), modelConfig))
+                                .withCorrectionRounds(EditSetup.correctionRounds(config.edit(), modelConfig)));
             } catch (RuntimeException e) {
                 editsUnavailable = "edits are unavailable: " + reason(e);
                 LOG.warnf("The model is served without edits: %s", reason(e));

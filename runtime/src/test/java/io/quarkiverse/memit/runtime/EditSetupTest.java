@@ -33,20 +33,29 @@ class EditSetupTest {
         EditConfig unset = config(Map.of());
         assertEquals(1.0, EditSetup.promptTokenWeight(unset, GPTJ));
         assertEquals(1.0, EditSetup.promptTokenWeight(unset, NEOX));
-        assertEquals(EditConfig.ContextTemplatesMode.GENERATED, EditSetup.contextTemplatesMode(unset, GPTJ));
+        assertEquals(1, EditSetup.correctionRounds(unset, GPTJ));
+        assertEquals(1, EditSetup.correctionRounds(unset, NEOX));
+        assertEquals(EditConfig.ContextTemplatesMode.BARE, EditSetup.contextTemplatesMode(unset, GPTJ));
         assertEquals(EditConfig.ContextTemplatesMode.BARE, EditSetup.contextTemplatesMode(unset, NEOX));
         assertEquals(java.util.List.of(2), EditSetup.hyperparameters(unset, NEOX).layers());
 
         EditConfig gptjPreset = config(Map.of("preset", "gptj"));
         assertEquals(0.0, EditSetup.promptTokenWeight(gptjPreset, GPTJ));
+        assertEquals(0, EditSetup.correctionRounds(gptjPreset, GPTJ));
+        assertEquals(EditConfig.ContextTemplatesMode.GENERATED, EditSetup.contextTemplatesMode(gptjPreset, GPTJ));
         assertEquals(EditConfig.ContextTemplatesMode.GENERATED, EditSetup.contextTemplatesMode(config(Map.of("preset", "GPTJ")), NEOX));
     }
 
     @Test
     void configuredValuesWinAndABadWeightIsNamed() {
-        EditConfig set = config(Map.of("promptTokenWeight", 0.0, "contextTemplates", EditConfig.ContextTemplatesMode.BARE));
+        EditConfig set = config(Map.of("promptTokenWeight", 0.0, "correctionRounds", 2,
+                "contextTemplates", EditConfig.ContextTemplatesMode.GENERATED));
         assertEquals(0.0, EditSetup.promptTokenWeight(set, GPTJ));
-        assertEquals(EditConfig.ContextTemplatesMode.BARE, EditSetup.contextTemplatesMode(set, GPTJ));
+        assertEquals(2, EditSetup.correctionRounds(set, GPTJ));
+        assertEquals(EditConfig.ContextTemplatesMode.GENERATED, EditSetup.contextTemplatesMode(set, GPTJ));
+        ConfigurationException rounds = assertThrows(ConfigurationException.class,
+                () -> EditSetup.correctionRounds(config(Map.of("correctionRounds", -1)), NEOX));
+        assertTrue(rounds.getMessage().contains("quarkus.memit.edit.correction-rounds"), rounds.getMessage());
         ConfigurationException e = assertThrows(ConfigurationException.class,
                 () -> EditSetup.promptTokenWeight(config(Map.of("promptTokenWeight", -1.0)), GPTJ));
         assertTrue(e.getMessage().contains("quarkus.memit.edit.prompt-token-weight"), e.getMessage());

@@ -9,6 +9,7 @@ import java.util.stream.Stream;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
+import io.quarkiverse.memit.engine.edit.ContextTemplates;
 import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
 import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.edit.Memit;
@@ -31,8 +32,10 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * ./mvnw -B -q -pl extension test-compile exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.quarkiverse.memit.engine.bench.MemitBenchmark -Dexec.args="gptj 100"
  * </pre>
- * Arguments: model (gptj | neox), number of edits. Hyperparameters: the toy preset. {@code -Dmemit.modes=batched}
- * runs one mode only; {@code -Dmemit.factsPerPass=N} caps the rewrites optimised in one pass.
+ * Arguments: model (gptj | neox), number of edits. Hyperparameters: the toy preset, with the toy setup
+ * ({@link Memit.ToySetup}: bare prompts, the prompts' other tokens protected, one correction round) or, with
+ * {@code -Dmemit.setup=reference}, the reference's context templates and solve. {@code -Dmemit.modes=batched} runs one
+ * mode only; {@code -Dmemit.factsPerPass=N} caps the rewrites optimised in one pass.
  */
 public final class MemitBenchmark {
 
@@ -49,8 +52,11 @@ public final class MemitBenchmark {
             CounterFactEvaluator evaluator = new CounterFactEvaluator(model, tokenizer,
                     CounterFactEvaluator.Options.DEFAULTS.withFluency(false));
             try (CovarianceKeySolver solver = ToyEditBench.solver(name, model, tokenizer, hparams, manager)) {
-                System.out.printf(Locale.ROOT, "MEMIT, toy %s, %d edits, layers %s, %d z-steps, %d threads%n%n", name, n,
-                        hparams.layers(), hparams.vNumGradSteps(), JniUtils.getNumThreads());
+                boolean reference = "reference".equals(System.getProperty("memit.setup", "toy"));
+                Memit.ToySetup setup = Memit.ToySetup.of(model.config().architecture());
+                System.out.printf(Locale.ROOT, "MEMIT, toy %s, %d edits, layers %s, %d z-steps, %s, %d threads%n%n", name, n,
+                        hparams.layers(), hparams.vNumGradSteps(), reference ? "the reference's setup" : setup,
+                        JniUtils.getNumThreads());
                 TargetOptimizer.Mode[] modes = Stream.of(System.getProperty("memit.modes", "batched,serial").split(","))
                         .map(m -> TargetOptimizer.Mode.valueOf(m.trim().toUpperCase(Locale.ROOT)))
                         .toArray(TargetOptimizer.Mode[]::new);
@@ -58,11 +64,17 @@ public final class MemitBenchmark {
                 List<String> rows = new ArrayList<>();
                 for (TargetOptimizer.Mode mode : modes) {
                     Memit.Options options = Memit.Options.DEFAULTS.withMode(mode);
+                    ContextTemplates templates = null;
+                    if (!reference) {
+                        options = options.withPromptTokenWeight(setup.promptTokenWeight())
+                                .withCorrectionRounds(setup.correctionRounds());
+                        templates = setup.barePrompts() ? ContextTemplates.bareOnly() : null;
+                    }
                     Integer factsPerPass = Integer.getInteger("memit.factsPerPass");
                     if (factsPerPass != null) {
                         options = options.withFactsPerPass(factsPerPass);
                     }
-                    Memit memit = new Memit(model, tokenizer, hparams, solver, null, options);
+                    Memit memit = new Memit(model, tokenizer, hparams, solver, templates, options);
                     memit.templates(); // generated once per model, outside the timing
                     long start = System.nanoTime();
                     try (NDManager m = manager.newSubManager(); Delta delta = memit.execute(rewrites, null, m)) {

@@ -40,7 +40,8 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * after; {@code memit.fluency=topk} generates the fluency texts with the reference's top-5 sampling instead of
  * greedily, {@code memit.fluency-cases} of each batch (default 20); {@code memit.factsPerPass} caps the rewrites
  * optimised in one target pass; {@code memit.promptTokens} the weight of the prompts' other tokens in the solve
- * (default the toy setup's, 0 solves as the reference); {@code memit.sequential=BxN} applies B batches of
+ * (default the toy setup's, 0 solves as the reference); {@code memit.corrections} the correction rounds (default the
+ * toy setup's, 0 as the reference); {@code memit.sequential=BxN} applies B batches of
  * N one after another instead, with and without earlier batches' keys protected ({@code memit.preserve=on|off}: one
  * of the two).
  */
@@ -88,7 +89,9 @@ public final class MemitExperiment {
                 Integer factsPerPass = Integer.getInteger("memit.factsPerPass");
                 // -Dmemit.promptTokens=μ: weight of the prompts' other tokens in the solve (0: the reference's)
                 Memit.Options options = Memit.Options.DEFAULTS.withPromptTokenWeight(Double.parseDouble(
-                        System.getProperty("memit.promptTokens", String.valueOf(setup.promptTokenWeight()))));
+                        System.getProperty("memit.promptTokens", String.valueOf(setup.promptTokenWeight()))))
+                        // -Dmemit.corrections=N: rounds that solve again for z plus what the update missed
+                        .withCorrectionRounds(Integer.getInteger("memit.corrections", setup.correctionRounds()));
                 Memit memit = new Memit(model, tokenizer, hparams, solver, templates,
                         factsPerPass == null ? options : options.withFactsPerPass(factsPerPass));
                 String sequential = System.getProperty("memit.sequential");

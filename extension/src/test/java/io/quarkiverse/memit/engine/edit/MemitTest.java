@@ -109,6 +109,35 @@ class MemitTest {
         }
     }
 
+    @Test
+    void aCorrectionRoundSolvesAgainForTheTargetsPlusWhatTheEditedModelStillMisses() {
+        MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 100).withOptimisation(6, 0.5);
+        Memit corrected = new Memit(model, tokenizer, hp, DirectKeySolver.of(moments, hp), EditFixtures.TEMPLATES,
+                Memit.Options.DEFAULTS.withCorrectionRounds(1));
+        long checksum = EditFixtures.checksum(model);
+        try (NDManager m = manager.newSubManager(); Delta plain = memit(hp).execute(REWRITES, null, m);
+                Delta delta = corrected.execute(REWRITES, null, m)) {
+            // the round recomputed: the targets, then δ optimised again on the model as the reference's update
+            // leaves it, on each rewrite's own prompt, added to them
+            TargetOptimizer.Targets targets = new TargetOptimizer(model, tokenizer, hp, EditFixtures.TEMPLATES,
+                    TargetOptimizer.Options.DEFAULTS).optimize(REWRITES, null, m);
+            TargetOptimizer.Targets again = new TargetOptimizer(model, tokenizer, hp, ContextTemplates.bareOnly(),
+                    TargetOptimizer.Options.DEFAULTS).optimize(REWRITES, plain.asFfnOutWeights(model, m), m);
+            assertTrue(again.stats().stream().allMatch(t -> t.steps() > 0), "six steps leave every rewrite short: "
+                    + again.stats());
+            NDArray aim = targets.targets().add(again.targets().sub(again.initial()));
+            // first layer, nothing edited yet: R¹ = (aim − z₀) / 2, and the round's update differs from the reference's
+            double[] r0 = doubles(delta.layer(1).residuals());
+            assertTrue(EditFixtures.relativeDifference(r0, doubles(aim.sub(targets.initial()).div(2))) < 1e-5,
+                    "R¹ = (z + δ' − z₀) / 2");
+            assertTrue(EditFixtures.relativeDifference(r0, doubles(plain.layer(1).residuals())) > 1e-3,
+                    "the correction changed the update");
+            assertEquals(plain.layers().size(), delta.layers().size());
+        }
+        assertEquals(checksum, EditFixtures.checksum(model));
+        assertThrows(IllegalArgumentException.class, () -> Memit.Options.DEFAULTS.withCorrectionRounds(-1));
+    }
+
     private static double norm(double[] v) {
         return Math.sqrt(Arrays.stream(v).map(x -> x * x).sum());
     }

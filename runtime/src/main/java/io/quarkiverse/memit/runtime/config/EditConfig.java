@@ -75,8 +75,8 @@ public interface EditConfig {
     /**
      * Which prompts MEMIT reads keys and optimises targets on: {@code generated} — each update's prompt alone and after
      * ten short prefixes the model writes itself, as the reference — or {@code bare}, the prompt alone (five times
-     * faster). When unset, {@code generated}, except {@code bare} for the {@code toy} preset on a NeoX model (it lost
-     * efficacy with the prefixes).
+     * faster). When unset, {@code generated}, except {@code bare} for the {@code toy} preset (with its correction round
+     * the prefixes cost the toy models neighbourhood or efficacy).
      */
     Optional<ContextTemplatesMode> contextTemplates();
 
@@ -95,6 +95,14 @@ public interface EditConfig {
      * exactly as the reference. When unset, 1 with the {@code toy} preset and 0 otherwise.
      */
     Optional<Double> promptTokenWeight();
+
+    /**
+     * Rounds that, after a batch's update is solved, optimise the targets again on the edited model and solve again for
+     * what the update left undone: an update already carried costs nothing more, the others get the push the update's
+     * side effects took from them. Each round adds a (short) target optimisation and a solve of the edited layers.
+     * {@code 0} edits exactly as the reference. When unset, 1 with the {@code toy} preset and 0 otherwise.
+     */
+    Optional<Integer> correctionRounds();
 
     /**
      * Largest knowledge-update payload accepted, in bytes; larger ones go to the dead-letter topic.
