@@ -35,7 +35,7 @@ class EditSetupTest {
         assertEquals(1.0, EditSetup.promptTokenWeight(unset, NEOX));
         assertEquals(1, EditSetup.correctionRounds(unset, GPTJ));
         assertEquals(1, EditSetup.correctionRounds(unset, NEOX));
-        assertEquals(EditConfig.ContextTemplatesMode.BARE, EditSetup.contextTemplatesMode(unset, GPTJ));
+        assertEquals(EditConfig.ContextTemplatesMode.GENERATED, EditSetup.contextTemplatesMode(unset, GPTJ));
         assertEquals(EditConfig.ContextTemplatesMode.BARE, EditSetup.contextTemplatesMode(unset, NEOX));
         assertEquals(java.util.List.of(2), EditSetup.hyperparameters(unset, NEOX).layers());
 
@@ -49,10 +49,10 @@ class EditSetupTest {
     @Test
     void configuredValuesWinAndABadWeightIsNamed() {
         EditConfig set = config(Map.of("promptTokenWeight", 0.0, "correctionRounds", 2,
-                "contextTemplates", EditConfig.ContextTemplatesMode.GENERATED));
+                "contextTemplates", EditConfig.ContextTemplatesMode.BARE));
         assertEquals(0.0, EditSetup.promptTokenWeight(set, GPTJ));
         assertEquals(2, EditSetup.correctionRounds(set, GPTJ));
-        assertEquals(EditConfig.ContextTemplatesMode.GENERATED, EditSetup.contextTemplatesMode(set, GPTJ));
+        assertEquals(EditConfig.ContextTemplatesMode.BARE, EditSetup.contextTemplatesMode(set, GPTJ));
         ConfigurationException rounds = assertThrows(ConfigurationException.class,
                 () -> EditSetup.correctionRounds(config(Map.of("correctionRounds", -1)), NEOX));
         assertTrue(rounds.getMessage().contains("quarkus.memit.edit.correction-rounds"), rounds.getMessage());

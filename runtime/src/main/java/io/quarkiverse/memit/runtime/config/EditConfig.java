@@ -75,8 +75,8 @@ public interface EditConfig {
     /**
      * Which prompts MEMIT reads keys and optimises targets on: {@code generated} — each update's prompt alone and after
      * ten short prefixes the model writes itself, as the reference — or {@code bare}, the prompt alone (five times
-     * faster). When unset, {@code generated}, except {@code bare} for the {@code toy} preset (with its correction round
-     * the prefixes cost the toy models neighbourhood or efficacy).
+     * faster). When unset, {@code generated}, except {@code bare} for the {@code toy} preset on a NeoX model (it lost
+     * efficacy with the prefixes).
      */
     Optional<ContextTemplatesMode> contextTemplates();
 
