@@ -243,7 +243,6 @@ public final class Memit {
         validate(rewrites);
         FfnOutWeights baseWeights = base != null ? base : model::ffnOutWeight;
         ContextTemplates templates = templates();
-        List<Integer> layers = hparams.layers();
         int zLayer = hparams.zLayer();
         int n = rewrites.size();
         NDManager deltaManager = parent.newSubManager();
