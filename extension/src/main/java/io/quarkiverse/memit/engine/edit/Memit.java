@@ -143,6 +143,16 @@ public final class Memit {
         public static ToySetup of(Architecture architecture) {
             return architecture == Architecture.GPTJ ? new ToySetup(1, false, 1) : new ToySetup(1, true, 1);
         }
+
+        /** {@code options} with this setup's prompt-token weight and correction rounds. */
+        public Options applyTo(Options options) {
+            return options.withPromptTokenWeight(promptTokenWeight).withCorrectionRounds(correctionRounds);
+        }
+
+        /** The bare prompt alone, or null for the model's own context templates. */
+        public ContextTemplates templates() {
+            return barePrompts ? ContextTemplates.bareOnly() : null;
+        }
     }
 
     private final CausalLm model;
@@ -247,8 +257,9 @@ public final class Memit {
         int n = rewrites.size();
         NDManager deltaManager = parent.newSubManager();
         try (NDManager work = parent.newSubManager()) {
-            TargetOptimizer optimizer = new TargetOptimizer(model, tokenizer, hparams, templates,
-                    new TargetOptimizer.Options(options.mode(), options.factsPerPass(), options.activationBytes()));
+            TargetOptimizer.Options passes = new TargetOptimizer.Options(options.mode(), options.factsPerPass(),
+                    options.activationBytes());
+            TargetOptimizer optimizer = new TargetOptimizer(model, tokenizer, hparams, templates, passes);
             TargetOptimizer.Targets targets = optimizer.optimize(rewrites, baseWeights, work);
             requireFinite(targets.targets(), "targets z", zLayer);
             if (LOG.isInfoEnabled()) {
@@ -263,9 +274,7 @@ public final class Memit {
             NDManager roundWork = work.newSubManager();
             Solved solved = solveLayers(rewrites, aim, keyComputer, baseWeights, roundManager, roundWork);
             // corrections are optimised on the rewrites' own prompts: what the update left undone there
-            TargetOptimizer corrector = options.correctionRounds() == 0 ? null
-                    : new TargetOptimizer(model, tokenizer, hparams, ContextTemplates.bareOnly(),
-                            new TargetOptimizer.Options(options.mode(), options.factsPerPass(), options.activationBytes()));
+            TargetOptimizer corrector = new TargetOptimizer(model, tokenizer, hparams, ContextTemplates.bareOnly(), passes);
             for (int round = 1; round <= options.correctionRounds(); round++) {
                 // the written update also moves the prompts' other tokens, which the targets were optimised without:
                 // optimise δ again on the edited model (a rewrite it already carries stops at once, δ = 0) and solve
@@ -274,13 +283,11 @@ public final class Memit {
                 NDArray miss = again.targets().sub(again.initial());
                 requireFinite(miss, "targets z of correction round " + round, zLayer);
                 if (LOG.isInfoEnabled()) {
-                    LOG.info("MEMIT correction round {}: {} of {} rewrites already reached, mean |δ| of the rest {}", round,
+                    LOG.info("MEMIT correction round {}: {} of {} rewrites already reached, mean |δ| {}", round,
                             again.stats().stream().filter(t -> t.steps() == 0).count(), n,
-                            String.format("%.4f", meanColumnNorm(miss) * n
-                                    / Math.max(1, again.stats().stream().filter(t -> t.steps() > 0).count())));
+                            String.format("%.4f", meanColumnNorm(miss)));
                 }
-                aim = aim.add(miss);
-                aim.attach(work);
+                aim = aim.add(miss); // in work, as the targets
                 roundManager.close();
                 roundWork.close();
                 roundManager = deltaManager.newSubManager();

@@ -66,9 +66,8 @@ public final class MemitBenchmark {
                     Memit.Options options = Memit.Options.DEFAULTS.withMode(mode);
                     ContextTemplates templates = null;
                     if (!reference) {
-                        options = options.withPromptTokenWeight(setup.promptTokenWeight())
-                                .withCorrectionRounds(setup.correctionRounds());
-                        templates = setup.barePrompts() ? ContextTemplates.bareOnly() : null;
+                        options = setup.applyTo(options);
+                        templates = setup.templates();
                     }
                     Integer factsPerPass = Integer.getInteger("memit.factsPerPass");
                     if (factsPerPass != null) {

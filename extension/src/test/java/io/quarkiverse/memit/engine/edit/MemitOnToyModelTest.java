@@ -60,13 +60,11 @@ class MemitOnToyModelTest {
                 assertTrue(edited.paraphraseScore().mean() >= 0.7, edited.table());
                 assertTrue(edited.neighborhoodScore().mean() >= 0.9, edited.table());
 
-                // the toy setup (the prompts' other tokens protected, one correction round, bare prompts): at least
-                // as many edits hold, neighbours too
+                // the toy setup (the prompts' other tokens protected, one correction round; GPT-J on context
+                // templates): at least as many edits hold, neighbours too
                 Memit.ToySetup setup = Memit.ToySetup.of(model.config().architecture());
-                Memit.Options toyOptions = Memit.Options.DEFAULTS.withPromptTokenWeight(setup.promptTokenWeight())
-                        .withCorrectionRounds(setup.correctionRounds());
-                ContextTemplates templates = setup.barePrompts() ? ContextTemplates.bareOnly() : null;
-                try (Delta other = new Memit(model, tokenizer, hparams, solver, templates, toyOptions)
+                try (Delta other = new Memit(model, tokenizer, hparams, solver, setup.templates(),
+                        setup.applyTo(Memit.Options.DEFAULTS))
                         .execute(rewrites, null, m)) {
                     CounterFactMetrics toy = evaluator.evaluate(cases, other.asFfnOutWeights(model, m)).metrics();
                     System.out.println("reference:\n" + edited.table() + "\ntoy setup " + setup + ":\n" + toy.table());
