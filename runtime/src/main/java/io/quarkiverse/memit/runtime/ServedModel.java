@@ -190,11 +190,16 @@ public class ServedModel {
         if (status instanceof Status.Serving) {
             status = closed; // new requests are refused from now on
         }
+        Memit running = memit;
+        if (running != null) {
+            running.cancel("the application is shutting down"); // a batch being computed stops at its next step
+        }
         Lock write = lock.writeLock();
         try {
             if (!write.tryLock(CLOSE_WAIT_SECONDS, TimeUnit.SECONDS)) {
                 // Freeing weights that a forward pass still reads could crash the JVM; leave them to the process.
-                LOG.warnf("Generations still running after %d s; the model's memory is not freed", CLOSE_WAIT_SECONDS);
+                LOG.warnf("Generations or an edit still running after %d s; the model's memory is not freed",
+                        CLOSE_WAIT_SECONDS);
                 return;
             }
         } catch (InterruptedException e) {
@@ -312,6 +317,23 @@ public class ServedModel {
             try (Generation.Lease lease = editable.acquire()) {
                 return generator.generateIds(prompts, options, listener, lease.generation());
             }
+        } finally {
+            read.unlock();
+        }
+    }
+
+    /**
+     * Runs {@code work} — an edit batch — while the model stays open: shutdown does not free the model's memory while
+     * it runs (it cancels the MEMIT computation, which then stops at its next step).
+     *
+     * @throws ModelUnavailableException if no model is served
+     */
+    public void whileOpen(Runnable work) {
+        Lock read = lock.readLock();
+        read.lock();
+        try {
+            serving();
+            work.run();
         } finally {
             read.unlock();
         }

@@ -4,7 +4,7 @@ package io.quarkiverse.memit.engine.edit;
  * An edit could not be computed: a value became NaN or infinite (targets, keys, residuals, the solve or the update).
  * Nothing has been changed when it is thrown: MEMIT never writes the model's weights, and no {@link Delta} exists.
  */
-public final class EditFailedException extends RuntimeException {
+public class EditFailedException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 

@@ -161,6 +161,7 @@ public final class Memit {
     private final KeySolver solver;
     private final ContextTemplates fixedTemplates;
     private final Options options;
+    private final Cancellation cancellation = new Cancellation();
 
     /** MEMIT with the model's cached context templates and default options. */
     public Memit(CausalLm model, Tokenizer tokenizer, MemitHyperparams hparams, KeySolver solver) {
@@ -180,6 +181,14 @@ public final class Memit {
         this.fixedTemplates = templates;
         this.options = Objects.requireNonNull(options, "options");
         hparams.checkFits(model.config());
+    }
+
+    /**
+     * Stops the edit running now at its next step and refuses every later one with {@link EditCancelledException}:
+     * for shutdown, so that the model is not freed under a running pass. The edit leaves nothing behind.
+     */
+    public void cancel(String reason) {
+        cancellation.cancel(reason);
     }
 
     public MemitHyperparams hparams() {
@@ -248,8 +257,11 @@ public final class Memit {
      * @param parent the delta's factors live in a sub-manager of it
      * @throws InvalidRewriteException if the batch does not pass {@link #validate(List)}
      * @throws EditFailedException if a value became NaN or infinite; nothing is left behind
+     * @throws EditCancelledException if {@link #cancel(String)} was called before or while it ran; nothing is left
+     *         behind either
      */
     public Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent) {
+        cancellation.check("the batch");
         validate(rewrites);
         FfnOutWeights baseWeights = base != null ? base : model::ffnOutWeight;
         ContextTemplates templates = templates();
@@ -259,7 +271,7 @@ public final class Memit {
         try (NDManager work = parent.newSubManager()) {
             TargetOptimizer.Options passes = new TargetOptimizer.Options(options.mode(), options.factsPerPass(),
                     options.activationBytes());
-            TargetOptimizer optimizer = new TargetOptimizer(model, tokenizer, hparams, templates, passes);
+            TargetOptimizer optimizer = new TargetOptimizer(model, tokenizer, hparams, templates, passes, cancellation);
             TargetOptimizer.Targets targets = optimizer.optimize(rewrites, baseWeights, work);
             requireFinite(targets.targets(), "targets z", zLayer);
             if (LOG.isInfoEnabled()) {
@@ -274,7 +286,8 @@ public final class Memit {
             NDManager roundWork = work.newSubManager();
             Solved solved = solveLayers(rewrites, aim, keyComputer, baseWeights, roundManager, roundWork);
             // corrections are optimised on the rewrites' own prompts: what the update left undone there
-            TargetOptimizer corrector = new TargetOptimizer(model, tokenizer, hparams, ContextTemplates.bareOnly(), passes);
+            TargetOptimizer corrector = new TargetOptimizer(model, tokenizer, hparams, ContextTemplates.bareOnly(), passes,
+                    cancellation);
             for (int round = 1; round <= options.correctionRounds(); round++) {
                 // the written update also moves the prompts' other tokens, which the targets were optimised without:
                 // optimise δ again on the edited model (a rewrite it already carries stops at once, δ = 0) and solve
@@ -320,6 +333,7 @@ public final class Memit {
         List<Delta.LayerUpdate> updates = new ArrayList<>();
         for (int i = 0; i < layers.size(); i++) {
             int layer = layers.get(i);
+            cancellation.check("keys at layer " + layer);
             try (NDScope scope = new NDScope()) {
                 KeyComputer.Reads reads = keyComputer.read(rewrites, layer, zLayer, options.promptTokenWeight() > 0, current,
                         work);

@@ -157,9 +157,20 @@ public final class TargetOptimizer {
     private final int zLayer;
     private final int lossLayer;
     private final int dModel;
+    private final Cancellation cancellation;
 
     public TargetOptimizer(CausalLm model, Tokenizer tokenizer, MemitHyperparams hparams, ContextTemplates templates,
             Options options) {
+        this(model, tokenizer, hparams, templates, options, new Cancellation());
+    }
+
+    /**
+     * @param cancellation checked before every step: once cancelled, {@link #optimize} stops with
+     *        {@link EditCancelledException}
+     */
+    public TargetOptimizer(CausalLm model, Tokenizer tokenizer, MemitHyperparams hparams, ContextTemplates templates,
+            Options options, Cancellation cancellation) {
+        this.cancellation = Objects.requireNonNull(cancellation, "cancellation");
         this.model = Objects.requireNonNull(model, "model");
         this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
         this.hparams = Objects.requireNonNull(hparams, "hparams");
@@ -396,6 +407,7 @@ public final class TargetOptimizer {
                 int steps = hparams.vNumGradSteps();
                 try (KvCache ignored = prefix != null ? prefix.cache() : null) {
                     for (int it = 0; it < steps && any(active); it++) {
+                        cancellation.check("targets z");
                         step(it, prefix, chunkManager, statsOut);
                     }
                 }

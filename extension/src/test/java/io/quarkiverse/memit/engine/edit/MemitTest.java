@@ -278,6 +278,46 @@ class MemitTest {
     }
 
     @Test
+    void aCancelledEditStopsAtItsNextStepAndLeavesNothingBehind() throws Exception {
+        MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 100).withOptimisation(2, 0.5);
+        long checksum = EditFixtures.checksum(model);
+        try (NDManager m = manager.newSubManager()) {
+            int resources = io.quarkiverse.memit.engine.weights.EditingFixtures.resourceCount(m);
+            // cancelled while layer 1 is solved: layer 2 is not started
+            Memit[] self = new Memit[1];
+            KeySolver solver = DirectKeySolver.of(moments, hp);
+            self[0] = new Memit(model, tokenizer, hp, (layer, keys) -> {
+                self[0].cancel("the application is shutting down");
+                return solver.adjustedKeys(layer, keys);
+            }, EditFixtures.TEMPLATES, Memit.Options.DEFAULTS);
+            EditCancelledException e = assertThrows(EditCancelledException.class, () -> self[0].execute(REWRITES, null, m));
+            assertEquals("keys at layer 2", e.stage());
+            assertTrue(e.getMessage().endsWith("cancelled: the application is shutting down"), e.getMessage());
+            assertEquals(resources, io.quarkiverse.memit.engine.weights.EditingFixtures.resourceCount(m),
+                    "the cancelled edit's arrays are freed");
+            // and every later batch is refused before it starts
+            assertEquals("the batch", assertThrows(EditCancelledException.class,
+                    () -> self[0].execute(REWRITES, null, m)).stage());
+
+            // cancelled from another thread during a target optimisation that would run for a long time
+            Memit slow = memit(hp.withOptimisation(1_000_000, 1e-6));
+            java.util.concurrent.ExecutorService editor = java.util.concurrent.Executors.newSingleThreadExecutor();
+            try {
+                java.util.concurrent.Future<Delta> running = editor.submit(() -> slow.execute(REWRITES, null, m));
+                Thread.sleep(300);
+                slow.cancel("stopped");
+                java.util.concurrent.ExecutionException failed = assertThrows(java.util.concurrent.ExecutionException.class,
+                        () -> running.get(60, java.util.concurrent.TimeUnit.SECONDS));
+                assertTrue(failed.getCause() instanceof EditCancelledException, String.valueOf(failed.getCause()));
+            } finally {
+                editor.shutdown();
+            }
+            assertEquals(resources, io.quarkiverse.memit.engine.weights.EditingFixtures.resourceCount(m));
+        }
+        assertEquals(checksum, EditFixtures.checksum(model));
+    }
+
+    @Test
     void aModelThatComputesNaNFailsInTheTargets() {
         MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 100).withOptimisation(2, 0.5);
         try (NDManager m = manager.newSubManager()) {

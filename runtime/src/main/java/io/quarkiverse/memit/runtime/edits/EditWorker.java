@@ -15,10 +15,13 @@ import java.util.concurrent.atomic.AtomicLong;
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.enterprise.event.Reception;
 import jakarta.inject.Inject;
 
 import org.jboss.logging.Logger;
 
+import io.quarkiverse.memit.engine.edit.EditCancelledException;
 import io.quarkiverse.memit.engine.edit.InvalidRewriteException;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.Rewrite;
@@ -28,6 +31,7 @@ import io.quarkiverse.memit.engine.weights.EditorThreads;
 import io.quarkiverse.memit.engine.weights.Generation;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.runtime.ServedModel;
+import io.quarkiverse.memit.runtime.ShuttingDownException;
 import io.quarkiverse.memit.runtime.config.EditConfig;
 import io.quarkiverse.memit.runtime.config.MemitConfig;
 import io.quarkiverse.memit.runtime.updates.BatchPlan;
@@ -35,6 +39,7 @@ import io.quarkiverse.memit.runtime.updates.EditOutcome;
 import io.quarkiverse.memit.runtime.updates.KnowledgeUpdate;
 import io.quarkiverse.memit.runtime.updates.ParsedUpdate;
 import io.quarkiverse.memit.runtime.updates.UpdateParser;
+import io.quarkus.runtime.ShutdownEvent;
 
 /**
  * Applies knowledge updates to the served model, one batch at a time, on one editing thread of its own (lower
@@ -42,6 +47,11 @@ import io.quarkiverse.memit.runtime.updates.UpdateParser;
  * REST API share its queue. A batch starts when {@code batch-size} updates wait or {@code linger} has passed since
  * its first one; then, per update, the outcome: rejected (the reason), duplicate (its id is in the journal or came
  * twice), superseded (a later update of the same fact in the batch), or applied (journaled, then served).
+ * <p>
+ * At shutdown, first of all: no update is taken any more, the batch being computed is cancelled at its next step (a
+ * batch already being journaled finishes), and every update not applied fails with {@link ShuttingDownException} —
+ * not an outcome: a Kafka record is then left unacknowledged and delivered again after the restart. The model is
+ * freed only after that ({@link ServedModel#whileOpen}).
  */
 @ApplicationScoped
 public class EditWorker {
@@ -52,6 +62,11 @@ public class EditWorker {
     /** An update waiting for its batch; {@code outcome} completes when its fate is known. */
     private record Pending(KnowledgeUpdate update, CompletableFuture<EditOutcome> outcome) {
     }
+
+    /** Wakes the editing thread at shutdown: no interrupt, which would close the journal's file if it came while writing. */
+    private static final Pending STOP = new Pending(null, null);
+    /** How long shutdown waits for a batch to stop (a cancelled computation) or to be journaled and published. */
+    private static final long STOP_WAIT_SECONDS = 30;
 
     @Inject
     ServedModel served;
@@ -83,19 +98,36 @@ public class EditWorker {
         thread.execute(this::loop);
     }
 
+    /** Stops at the start of shutdown, before any bean (the served model) is destroyed. */
+    void onShutdown(@Observes(notifyObserver = Reception.IF_EXISTS) ShutdownEvent event) {
+        stop();
+    }
+
     @PreDestroy
     void stop() {
-        running = false;
-        thread.shutdownNow();
+        synchronized (this) {
+            if (!running) {
+                return;
+            }
+            running = false; // submit() refuses from now on
+        }
+        if (served.status() instanceof ServedModel.Status.Serving && served.editsUnavailable() == null) {
+            served.memit().cancel("the application is shutting down"); // a batch being computed stops at its next step
+        }
+        queue.add(STOP);
+        thread.shutdown();
         try {
-            // a batch being journaled finishes; one being computed is interrupted and leaves no trace
-            thread.awaitTermination(30, TimeUnit.SECONDS);
+            if (!thread.awaitTermination(STOP_WAIT_SECONDS, TimeUnit.SECONDS)) {
+                LOG.warnf("The edit batch still runs after %d s of shutdown", STOP_WAIT_SECONDS);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         Pending p;
         while ((p = queue.poll()) != null) {
-            p.outcome().complete(EditOutcome.rejected(p.update().id(), null, "the application is shutting down"));
+            if (p != STOP) {
+                p.outcome().completeExceptionally(new ShuttingDownException());
+            }
         }
     }
 
@@ -119,13 +151,19 @@ public class EditWorker {
     /** Queues a valid update. */
     CompletableFuture<EditOutcome> submit(KnowledgeUpdate update) {
         CompletableFuture<EditOutcome> outcome = new CompletableFuture<>();
-        String unavailable = served.editsUnavailable();
-        if (unavailable != null) {
-            outcome.complete(EditOutcome.rejected(update.id(), null, unavailable));
-            return outcome;
+        synchronized (this) {
+            if (!running) {
+                outcome.completeExceptionally(new ShuttingDownException());
+                return outcome;
+            }
+            String unavailable = served.editsUnavailable();
+            if (unavailable != null) {
+                outcome.complete(EditOutcome.rejected(update.id(), null, unavailable));
+                return outcome;
+            }
+            queued.incrementAndGet();
+            queue.add(new Pending(update, outcome));
         }
-        queued.incrementAndGet();
-        queue.add(new Pending(update, outcome));
         return outcome;
     }
 
@@ -151,23 +189,36 @@ public class EditWorker {
         while (running) {
             List<Pending> batch = new ArrayList<>();
             try {
-                batch.add(queue.take());
+                Pending first = queue.take();
+                if (first == STOP) {
+                    return;
+                }
+                batch.add(first);
                 long deadline = System.nanoTime() + config.edit().linger().toNanos();
                 while (batch.size() < config.edit().batchSize()) {
                     Pending next = queue.poll(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
                     if (next == null) {
                         break;
                     }
+                    if (next == STOP) {
+                        batch.forEach(p -> p.outcome().completeExceptionally(new ShuttingDownException()));
+                        return;
+                    }
                     batch.add(next);
                 }
             } catch (InterruptedException e) {
-                batch.forEach(p -> p.outcome().complete(
-                        EditOutcome.rejected(p.update().id(), null, "the application is shutting down")));
+                batch.forEach(p -> p.outcome().completeExceptionally(new ShuttingDownException()));
                 return;
             }
             try {
-                apply(batch);
+                served.whileOpen(() -> apply(batch));
             } catch (RuntimeException | Error e) {
+                if (e instanceof EditCancelledException || !running) {
+                    // stopped by shutdown (or the model closed under it): not the batch's fault
+                    LOG.infof("Batch of %d updates stopped by shutdown; nothing was applied", batch.size());
+                    batch.forEach(p -> p.outcome().completeExceptionally(new ShuttingDownException()));
+                    return;
+                }
                 LOG.errorf(e, "Edit batch failed unexpectedly");
                 batch.forEach(p -> p.outcome().complete(EditOutcome.rejected(p.update().id(), null, reason(e))));
             } finally {
@@ -219,8 +270,11 @@ public class EditWorker {
         CanaryGuard guard = new CanaryGuard(new Generator(served.model(), served.tokenizer()), served.tokenizer(),
                 config.guard());
         ModelEditor.Applied applied;
+        LOG.infof("Batch %s: computing %d updates", batchId, ids.size());
         try {
             applied = editor.apply(batchId, ids, rewrites, guard);
+        } catch (EditCancelledException e) {
+            throw e; // not the batch's fault: its updates are delivered again after the restart
         } catch (RuntimeException e) {
             LOG.warnf("Batch %s of %d updates rejected, the served weights are unchanged: %s", batchId, ids.size(),
                     reason(e));

@@ -19,6 +19,7 @@ import org.jboss.logging.Logger;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import io.quarkiverse.memit.runtime.ShuttingDownException;
 import io.quarkiverse.memit.runtime.updates.EditOutcome;
 import io.smallrye.reactive.messaging.kafka.api.OutgoingKafkaRecordMetadata;
 
@@ -28,7 +29,8 @@ import io.smallrye.reactive.messaging.kafka.api.OutgoingKafkaRecordMetadata;
  * {@value #OUTCOMES}; a rejected or duplicate one is also copied, as it was received, to {@value #DEAD_LETTERS} with the reason in
  * its {@value #REASON_HEADER} header. The batch is acknowledged — its offsets committed — only once every record in it
  * has its outcome, that is after the batch it was applied in is journaled and served: a crash before that redelivers
- * the records, and those already applied are then reported as duplicates.
+ * the records, and those already applied are then reported as duplicates. Records whose updates were not applied
+ * because the application stopped are left unacknowledged too, and come again after the restart.
  */
 @ApplicationScoped
 public class KnowledgeUpdateListener {
@@ -63,7 +65,11 @@ public class KnowledgeUpdateListener {
             done.add(worker.submit(payload).thenAccept(outcome -> report(payload, outcome)));
         }
         CompletableFuture.allOf(done.toArray(CompletableFuture[]::new)).whenComplete((ignored, failure) -> {
-            if (failure != null) {
+            if (failure != null && shuttingDown(failure)) {
+                // neither acknowledged nor dead-lettered: the offsets stay uncommitted and the records come again
+                LOG.infof("%d knowledge updates not applied before shutdown; they are delivered again after the restart",
+                        done.size());
+            } else if (failure != null) {
                 LOG.errorf(failure, "Reporting the outcomes of %d knowledge updates failed", done.size());
                 records.nack(failure);
             } else {
@@ -72,6 +78,15 @@ public class KnowledgeUpdateListener {
         });
         // the next records are taken as soon as the queue has room: batches can fill across polls
         return worker.room();
+    }
+
+    private static boolean shuttingDown(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof ShuttingDownException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private void report(String payload, EditOutcome outcome) {
