@@ -4,12 +4,17 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.quarkiverse.memit.engine.edit.ContextTemplates;
 import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
 import io.quarkiverse.memit.engine.edit.Delta;
+import io.quarkiverse.memit.engine.edit.KeyComputer;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
 import io.quarkiverse.memit.engine.edit.Rewrite;
@@ -37,8 +42,8 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * {@code memit.lr}, {@code memit.clamp} override the preset; {@code memit.templates=generated|bare}: with the reference's context templates or the prompt alone (default: the
  * toy setup's, {@code Memit.ToySetup});
  * {@code memit.failures} lists the cases whose edit did not win; {@code memit.samples} prints generations before and
- * after; {@code memit.fluency=topk} generates the fluency texts with the reference's top-5 sampling instead of
- * greedily, {@code memit.fluency-cases} of each batch (default 20); {@code memit.factsPerPass} caps the rewrites
+ * after; the fluency texts are sampled as the reference's (top 5, seeded), {@code memit.fluency=greedy} generates
+ * them greedily instead, for {@code memit.fluency-cases} of each batch (default 100); {@code memit.factsPerPass} caps the rewrites
  * optimised in one target pass; {@code memit.promptTokens} the weight of the prompts' other tokens in the solve
  * (default the toy setup's, 0 solves as the reference); {@code memit.corrections} the correction rounds (default the
  * toy setup's, 0 as the reference); {@code memit.sequential=BxN} applies B batches of
@@ -70,12 +75,17 @@ public final class MemitExperiment {
                     (System.nanoTime() - t0) / 1e9);
             CounterFactEvaluator evaluator = new CounterFactEvaluator(model, tokenizer,
                     CounterFactEvaluator.Options.DEFAULTS.withFluency(false));
-            // -Dmemit.fluency=topk: the reference's top-5 sampling (seeded) instead of greedy texts;
-            // -Dmemit.fluency-cases: how many of a batch's cases are generated for it (default 20)
+            // fluency texts as the reference's: top-5 sampling (seeded, the same seed before and after the edit);
+            // -Dmemit.fluency=greedy: greedy texts instead; -Dmemit.fluency-cases: how many of a batch's cases are
+            // generated for it (default 100)
+            String fluencyMode = System.getProperty("memit.fluency", "topk");
+            if (!fluencyMode.equals("topk") && !fluencyMode.equals("greedy")) {
+                throw new IllegalArgumentException("memit.fluency must be topk or greedy, got " + fluencyMode);
+            }
             CounterFactEvaluator.Options texts = CounterFactEvaluator.Options.DEFAULTS.withGenerationLength(40);
             CounterFactEvaluator fluency = new CounterFactEvaluator(model, tokenizer,
-                    "topk".equals(System.getProperty("memit.fluency")) ? texts.withTopKSampling(5, 1) : texts);
-            int fluencyCases = Integer.getInteger("memit.fluency-cases", 20);
+                    fluencyMode.equals("topk") ? texts.withTopKSampling(5, 1) : texts);
+            int fluencyCases = Integer.getInteger("memit.fluency-cases", 100);
             try (CovarianceKeySolver solver = keySolver) {
                 // -Dmemit.templates=generated: the reference's context prefixes; bare: the prompt only; default: the toy setup's
                 Memit.ToySetup setup = Memit.ToySetup.of(model.config().architecture());
@@ -97,7 +107,8 @@ public final class MemitExperiment {
                 String sequential = System.getProperty("memit.sequential");
                 if (sequential != null) {
                     String[] bs = sequential.split("x");
-                    sequential(model, memit, solver, evaluator, cases, Integer.parseInt(bs[0]), Integer.parseInt(bs[1]), manager);
+                    sequential(model, tokenizer, memit, options.promptTokenWeight(), solver, evaluator, cases,
+                            Integer.parseInt(bs[0]), Integer.parseInt(bs[1]), manager);
                     return;
                 }
                 System.out.println();
@@ -145,8 +156,12 @@ public final class MemitExperiment {
      * left, with and without keeping earlier batches' keys in the protected term; prints the first batch's scores after
      * the last batch.
      */
-    private static void sequential(CausalLm model, Memit memit, CovarianceKeySolver solver, CounterFactEvaluator evaluator,
-            List<CounterFactRecord> cases, int batches, int size, NDManager manager) {
+    private static void sequential(CausalLm model, Tokenizer tokenizer, Memit memit, double promptTokenWeight,
+            CovarianceKeySolver solver, CounterFactEvaluator evaluator, List<CounterFactRecord> cases, int batches, int size,
+            NDManager manager) {
+        // -Dmemit.preserveOther=true: keep the earlier batches' prompts' other-token keys too (weighted by μ)
+        boolean preserveOther = Boolean.getBoolean("memit.preserveOther");
+        KeyComputer keyComputer = new KeyComputer(model, tokenizer, memit.templates(), memit.hparams().factTokenStrategy());
         System.out.println();
         System.out.println("| preservation | batches × size | batch 1 ES after all | batch 1 PS | batch 1 NS | last batch ES | seconds |");
         System.out.println("|---|---|---:|---:|---:|---:|---:|");
@@ -168,7 +183,16 @@ public final class MemitExperiment {
                     Delta delta = memit.execute(rewrites, weights, m);
                     deltas.add(delta);
                     weights = weights == null ? delta.asFfnOutWeights(model, m) : delta.asFfnOutWeights(weights, m);
-                    if (preserve) {
+                    if (preserve && preserveOther && promptTokenWeight > 0) {
+                        // as the solve read them: a layer's keys do not depend on its own update, only on those below
+                        Map<Integer, NDArray> kept = new TreeMap<>();
+                        for (Delta.LayerUpdate u : delta.layers()) {
+                            NDArray other = keyComputer.read(rewrites, u.layer(), -1, true, weights, m).otherKeys()
+                                    .toType(DataType.FLOAT64, false).mul(Math.sqrt(promptTokenWeight));
+                            kept.put(u.layer(), u.keys().concat(other, 1));
+                        }
+                        solver.preserve("batch-" + b, kept);
+                    } else if (preserve) {
                         solver.preserve("batch-" + b, delta);
                     }
                 }

@@ -17,6 +17,7 @@ import io.quarkiverse.memit.engine.eval.CounterFactEvaluator;
 import io.quarkiverse.memit.engine.eval.CounterFactMetrics;
 import io.quarkiverse.memit.engine.eval.CounterFactRecord;
 import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.FfnOutWeights;
 import io.quarkiverse.memit.engine.model.Tokenizer;
 import io.quarkiverse.memit.engine.stats.CovarianceInverse;
 import io.quarkiverse.memit.engine.stats.LayerStats;
@@ -25,7 +26,7 @@ import io.quarkiverse.memit.engine.stats.StatsCorpus;
 import io.quarkiverse.memit.engine.stats.StatsOptions;
 import io.quarkiverse.memit.engine.toyworld.ToyWorld;
 
-/** A batch of counterfactual edits on the trained toy GPT-J: the new facts win, neighbours keep theirs. */
+/** A batch of counterfactual edits on the trained toy GPT-J: the new facts win, neighbours keep theirs, fluency holds. */
 class MemitOnToyModelTest {
 
     @Test
@@ -66,11 +67,22 @@ class MemitOnToyModelTest {
                 try (Delta other = new Memit(model, tokenizer, hparams, solver, setup.templates(),
                         setup.applyTo(Memit.Options.DEFAULTS))
                         .execute(rewrites, null, m)) {
-                    CounterFactMetrics toy = evaluator.evaluate(cases, other.asFfnOutWeights(model, m)).metrics();
+                    FfnOutWeights toyWeights = other.asFfnOutWeights(model, m);
+                    CounterFactMetrics toy = evaluator.evaluate(cases, toyWeights).metrics();
                     System.out.println("reference:\n" + edited.table() + "\ntoy setup " + setup + ":\n" + toy.table());
                     assertTrue(toy.efficacyScore().mean() >= Math.max(0.95, edited.efficacyScore().mean()), toy.table());
                     assertTrue(toy.paraphraseScore().mean() >= 0.7, toy.table());
                     assertTrue(toy.neighborhoodScore().mean() >= 0.9, toy.table());
+
+                    // fluency as the reference measures it: texts sampled from the top 5 tokens (the same seed before
+                    // and after), their n-gram entropy within 5 % of the unedited model's
+                    CounterFactEvaluator texts = new CounterFactEvaluator(model, tokenizer,
+                            CounterFactEvaluator.Options.DEFAULTS.withGenerationLength(40).withTopKSampling(5, 1));
+                    double fluencyBefore = texts.evaluate(cases).metrics().fluency().mean();
+                    double fluencyAfter = texts.evaluate(cases, toyWeights).metrics().fluency().mean();
+                    System.out.printf("GE %.3f after the edit, %.3f before%n", fluencyAfter, fluencyBefore);
+                    assertTrue(Math.abs(fluencyAfter / fluencyBefore - 1) <= 0.05,
+                            "GE " + fluencyAfter + " after the edit, " + fluencyBefore + " before");
                 }
             }
             assertArrayEquals(before, model.ffnOutWeight(2).toFloatArray(), "the loaded weights were modified");
