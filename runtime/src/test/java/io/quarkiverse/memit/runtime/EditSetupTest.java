@@ -33,8 +33,8 @@ class EditSetupTest {
         EditConfig unset = config(Map.of());
         assertEquals(1.0, EditSetup.promptTokenWeight(unset, GPTJ));
         assertEquals(1.0, EditSetup.promptTokenWeight(unset, NEOX));
-        assertEquals(1, EditSetup.correctionRounds(unset, GPTJ));
-        assertEquals(1, EditSetup.correctionRounds(unset, NEOX));
+        assertEquals(2, EditSetup.correctionRounds(unset, GPTJ));
+        assertEquals(2, EditSetup.correctionRounds(unset, NEOX));
         assertEquals(EditConfig.ContextTemplatesMode.GENERATED, EditSetup.contextTemplatesMode(unset, GPTJ));
         assertEquals(EditConfig.ContextTemplatesMode.BARE, EditSetup.contextTemplatesMode(unset, NEOX));
         assertEquals(java.util.List.of(2), EditSetup.hyperparameters(unset, NEOX).layers());
@@ -48,10 +48,10 @@ class EditSetupTest {
 
     @Test
     void configuredValuesWinAndABadWeightIsNamed() {
-        EditConfig set = config(Map.of("promptTokenWeight", 0.0, "correctionRounds", 2,
+        EditConfig set = config(Map.of("promptTokenWeight", 0.0, "correctionRounds", 3,
                 "contextTemplates", EditConfig.ContextTemplatesMode.BARE));
         assertEquals(0.0, EditSetup.promptTokenWeight(set, GPTJ));
-        assertEquals(2, EditSetup.correctionRounds(set, GPTJ));
+        assertEquals(3, EditSetup.correctionRounds(set, GPTJ));
         assertEquals(EditConfig.ContextTemplatesMode.BARE, EditSetup.contextTemplatesMode(set, GPTJ));
         ConfigurationException rounds = assertThrows(ConfigurationException.class,
                 () -> EditSetup.correctionRounds(config(Map.of("correctionRounds", -1)), NEOX));

@@ -100,7 +100,7 @@ public interface EditConfig {
      * Rounds that, after a batch's update is solved, optimise the targets again on the edited model and solve again for
      * what the update left undone: an update already carried costs nothing more, the others get the push the update's
      * side effects took from them. Each round adds a (short) target optimisation and a solve of the edited layers.
-     * {@code 0} edits exactly as the reference. When unset, 1 with the {@code toy} preset and 0 otherwise.
+     * {@code 0} edits exactly as the reference. When unset, 2 with the {@code toy} preset and 0 otherwise.
      */
     Optional<Integer> correctionRounds();
 
