@@ -48,7 +48,8 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * (default the toy setup's, 0 solves as the reference); {@code memit.corrections} the correction rounds (default the
  * toy setup's, 0 as the reference); {@code memit.sequential=BxN} applies B batches of
  * N one after another instead, with and without earlier batches' keys protected ({@code memit.preserve=on|off}: one
- * of the two).
+ * of the two; {@code memit.preserveOther=true} also protects the earlier batches' prompts' other-token keys, weighted
+ * by μ as in the solve).
  */
 public final class MemitExperiment {
 
