@@ -190,10 +190,7 @@ public class ServedModel {
         if (status instanceof Status.Serving) {
             status = closed; // new requests are refused from now on
         }
-        Memit running = memit;
-        if (running != null) {
-            running.cancel("the application is shutting down"); // a batch being computed stops at its next step
-        }
+        cancelEdits();
         Lock write = lock.writeLock();
         try {
             if (!write.tryLock(CLOSE_WAIT_SECONDS, TimeUnit.SECONDS)) {
@@ -319,6 +316,17 @@ public class ServedModel {
             }
         } finally {
             read.unlock();
+        }
+    }
+
+    /**
+     * Stops the edit batch being computed at its next step and refuses later ones ({@link Memit#cancel}): for
+     * shutdown. Nothing when edits are not served.
+     */
+    public void cancelEdits() {
+        Memit m = memit;
+        if (m != null) {
+            m.cancel("the application is shutting down");
         }
     }
 

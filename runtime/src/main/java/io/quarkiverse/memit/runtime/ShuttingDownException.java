@@ -9,9 +9,7 @@ public class ShuttingDownException extends ModelUnavailableException {
 
     private static final long serialVersionUID = 1L;
 
-    public static final String REASON = "the application is shutting down; the update was not applied";
-
     public ShuttingDownException() {
-        super(REASON);
+        super("the application is shutting down; the update was not applied");
     }
 }

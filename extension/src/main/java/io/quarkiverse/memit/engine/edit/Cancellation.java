@@ -18,11 +18,6 @@ public final class Cancellation {
         this.reason = Objects.requireNonNull(reason, "reason");
     }
 
-    /** Whether {@link #cancel(String)} was called. */
-    public boolean cancelled() {
-        return reason != null;
-    }
-
     /**
      * @param stage what the caller is about to compute, for the message
      * @throws EditCancelledException if cancelled

@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.Supplier;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -340,10 +341,8 @@ public final class Memit {
             int layer = layers.get(i);
             cancellation.check("keys at layer " + layer);
             try (NDScope scope = new NDScope()) {
-                Read read = i == 0 && first.read != null ? first.read : read(rewrites, layer, keyComputer, current, work);
-                if (i == 0 && first.read == null) {
-                    first.keep(read);
-                }
+                Read read = i == 0 ? first.get(() -> read(rewrites, layer, keyComputer, current, work))
+                        : read(rewrites, layer, keyComputer, current, work);
                 NDArray keys = read.keys();
                 NDArray adjusted = read.adjusted();
                 // Alg. 1: what is still missing of z − h^L, spread evenly over this layer and those after it
@@ -383,7 +382,7 @@ public final class Memit {
     private record Read(NDArray outputs, NDArray keys, NDArray adjusted) {
     }
 
-    /** The first edited layer's {@link Read}, kept in {@code manager} for the correction rounds. */
+    /** The first edited layer's {@link Read}, made once and kept in {@code manager} for the correction rounds. */
     private static final class FirstLayer {
         private final NDManager manager;
         private Read read;
@@ -392,12 +391,16 @@ public final class Memit {
             this.manager = manager;
         }
 
-        void keep(Read r) {
-            NDScope.unregister(r.outputs(), r.keys(), r.adjusted());
-            r.outputs().attach(manager);
-            r.keys().attach(manager);
-            r.adjusted().attach(manager);
-            read = r;
+        Read get(Supplier<Read> make) {
+            if (read == null) {
+                Read r = make.get();
+                NDScope.unregister(r.outputs(), r.keys(), r.adjusted());
+                r.outputs().attach(manager);
+                r.keys().attach(manager);
+                r.adjusted().attach(manager);
+                read = r;
+            }
+            return read;
         }
     }
 

@@ -111,9 +111,7 @@ public class EditWorker {
             }
             running = false; // submit() refuses from now on
         }
-        if (served.status() instanceof ServedModel.Status.Serving && served.editsUnavailable() == null) {
-            served.memit().cancel("the application is shutting down"); // a batch being computed stops at its next step
-        }
+        served.cancelEdits(); // a batch being computed stops at its next step
         queue.add(STOP);
         thread.shutdown();
         try {
@@ -123,12 +121,15 @@ public class EditWorker {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        Pending p;
-        while ((p = queue.poll()) != null) {
-            if (p != STOP) {
-                p.outcome().completeExceptionally(new ShuttingDownException());
-            }
-        }
+        List<Pending> left = new ArrayList<>();
+        queue.drainTo(left);
+        left.remove(STOP);
+        notApplied(left);
+    }
+
+    /** Updates that shutdown kept from being applied: no outcome, so that a Kafka record is delivered again. */
+    private static void notApplied(List<Pending> pending) {
+        pending.forEach(p -> p.outcome().completeExceptionally(new ShuttingDownException()));
     }
 
     /** Reads a payload: an invalid one gets its rejection at once, a valid one is queued. */
@@ -201,13 +202,13 @@ public class EditWorker {
                         break;
                     }
                     if (next == STOP) {
-                        batch.forEach(p -> p.outcome().completeExceptionally(new ShuttingDownException()));
+                        notApplied(batch);
                         return;
                     }
                     batch.add(next);
                 }
             } catch (InterruptedException e) {
-                batch.forEach(p -> p.outcome().completeExceptionally(new ShuttingDownException()));
+                notApplied(batch);
                 return;
             }
             try {
@@ -216,7 +217,7 @@ public class EditWorker {
                 if (e instanceof EditCancelledException || !running) {
                     // stopped by shutdown (or the model closed under it): not the batch's fault
                     LOG.infof("Batch of %d updates stopped by shutdown; nothing was applied", batch.size());
-                    batch.forEach(p -> p.outcome().completeExceptionally(new ShuttingDownException()));
+                    notApplied(batch);
                     return;
                 }
                 LOG.errorf(e, "Edit batch failed unexpectedly");
