@@ -67,6 +67,16 @@ public final class Delta implements AutoCloseable {
                 return updated;
             }
         }
+
+        /**
+         * As {@link #applyTo(NDArray, NDManager)} on the layer's matrix as {@code from} gives it, or the model's own
+         * (widened for the sum where it is held in 2 bytes).
+         */
+        public NDArray applyTo(CausalLm model, FfnOutWeights from, NDManager manager) {
+            try (NDManager scope = manager.newSubManager()) {
+                return applyTo(model.ffnOutWeight(layer, from, scope), manager);
+            }
+        }
     }
 
     /**
@@ -249,15 +259,24 @@ public final class Delta implements AutoCloseable {
                 throw new IllegalArgumentException("no weight given for edited layer " + layer);
             }
         }
-        return apply(weights::get, manager);
-    }
-
-    /** As {@link #apply(Map, NDManager)}, reading the matrices from a weight generation. */
-    public Map<Integer, NDArray> apply(FfnOutWeights base, NDManager manager) {
         Map<Integer, NDArray> edited = new LinkedHashMap<>();
         try {
             for (LayerUpdate u : layers.values()) {
-                edited.put(u.layer(), u.applyTo(base.weight(u.layer()), manager));
+                edited.put(u.layer(), u.applyTo(weights.get(u.layer()), manager));
+            }
+        } catch (RuntimeException e) {
+            edited.values().forEach(NDArray::close);
+            throw e;
+        }
+        return Collections.unmodifiableMap(edited);
+    }
+
+    /** As {@link #apply(Map, NDManager)}, reading the matrices from a weight generation over {@code model}. */
+    public Map<Integer, NDArray> apply(CausalLm model, FfnOutWeights base, NDManager manager) {
+        Map<Integer, NDArray> edited = new LinkedHashMap<>();
+        try {
+            for (LayerUpdate u : layers.values()) {
+                edited.put(u.layer(), u.applyTo(model, base, manager));
             }
         } catch (RuntimeException e) {
             edited.values().forEach(NDArray::close);
@@ -273,12 +292,12 @@ public final class Delta implements AutoCloseable {
      * @param manager owns the edited matrices (close it to free them)
      */
     public FfnOutWeights asFfnOutWeights(CausalLm model, NDManager manager) {
-        return asFfnOutWeights((FfnOutWeights) model::ffnOutWeight, manager);
+        return asFfnOutWeights(model, FfnOutWeights.OWN, manager);
     }
 
-    /** This delta applied on top of another weight generation. */
-    public FfnOutWeights asFfnOutWeights(FfnOutWeights base, NDManager manager) {
-        Map<Integer, NDArray> edited = apply(base, manager);
+    /** This delta applied on top of another weight generation of {@code model}. */
+    public FfnOutWeights asFfnOutWeights(CausalLm model, FfnOutWeights base, NDManager manager) {
+        Map<Integer, NDArray> edited = apply(model, base, manager);
         return layer -> {
             NDArray w = edited.get(layer);
             return w != null ? w : base.weight(layer);

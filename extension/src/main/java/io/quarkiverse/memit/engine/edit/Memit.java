@@ -266,7 +266,7 @@ public final class Memit {
     public Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent) {
         cancellation.check("the batch");
         validate(rewrites);
-        FfnOutWeights baseWeights = base != null ? base : model::ffnOutWeight;
+        FfnOutWeights baseWeights = base != null ? base : FfnOutWeights.OWN;
         ContextTemplates templates = templates();
         int zLayer = hparams.zLayer();
         int n = rewrites.size();
@@ -357,7 +357,7 @@ public final class Memit {
                 a.attach(updateManager);
                 k.attach(updateManager);
                 Delta.LayerUpdate update = new Delta.LayerUpdate(layer, r, a, k);
-                NDArray weight = update.applyTo(baseWeights.weight(layer), work);
+                NDArray weight = update.applyTo(model, baseWeights, work);
                 requireFinite(weight, "updated weight", layer);
                 edited.put(layer, weight);
                 updates.add(update);

@@ -601,7 +601,7 @@ public final class TargetOptimizer {
                     }
                     System.arraycopy(klAt, 0, at, nLabels, na);
                     NDArray picked = hidden.reshape((long) b * width, dModel).get(new NDIndex("{}", owned(m.create(at))));
-                    NDArray logProbs = head(picked).logSoftmax(1); // [nLabels + na, vocab]
+                    NDArray logProbs = model.logits(picked, m).logSoftmax(1); // [nLabels + na, vocab]
                     NDArray labelIds = owned(m.create(labels.stream().mapToLong(Long::longValue).toArray(),
                             new Shape(nLabels, 1)));
                     NDArray labelLogProbs = logProbs.get("0:" + nLabels).gather(labelIds, 1); // [nLabels, 1]
@@ -723,18 +723,6 @@ public final class TargetOptimizer {
                 }
             }
         }
-    }
-
-    /** The model's final layer norm and output head on residuals {@code x} ([n, d_model]) → logits [n, vocab]. */
-    private NDArray head(NDArray x) {
-        ModelConfig c = model.config();
-        TensorNames names = model.names();
-        NDArray normed = LayerNorm.layerNorm(x, new Shape(c.dModel()), model.weight(names.finalNorm("weight")),
-                model.weight(names.finalNorm("bias")), (float) c.layerNormEps()).singletonOrThrow();
-        NDArray w = model.weight(c.tieWordEmbeddings() ? names.embedding() : names.head("weight"));
-        String bias = names.head("bias");
-        return model.weights().containsKey(bias) ? Linear.linear(normed, w, model.weight(bias)).singletonOrThrow()
-                : Linear.linear(normed, w).singletonOrThrow();
     }
 
     /**

@@ -43,15 +43,15 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
     protected final ModelConfig config;
     protected final TensorNames names;
     protected final NDManager manager;
-    private final Map<String, NDArray> weights;
+    private final ModelWeights weights;
     private final Rotary rotary;
     protected final Scalars scalars;
 
-    protected CausalLm(ModelConfig config, Map<String, NDArray> weights, NDManager manager) {
+    protected CausalLm(ModelConfig config, ModelWeights weights, NDManager manager) {
         this.config = config;
         this.names = TensorNames.forConfig(config);
         this.manager = manager;
-        this.weights = Collections.unmodifiableMap(new LinkedHashMap<>(weights));
+        this.weights = weights;
         this.rotary = new Rotary(config.rotaryDim(), config.rotaryBase(), interleavedRotary(), manager);
         this.scalars = new Scalars(manager, config.headDim());
     }
@@ -63,20 +63,31 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         return load(dir, pytorch().newBaseManager());
     }
 
-    /** Loads a checkpoint; weights are widened to float32 and owned by a sub-manager of {@code parent}. */
+    /** Loads a checkpoint with each tensor in its stored precision ({@link WeightPrecision#AUTO}). */
     public static CausalLm load(Path dir, NDManager parent) {
+        return load(dir, parent, WeightPrecision.AUTO);
+    }
+
+    /**
+     * Loads a checkpoint; float32 weights are owned by a sub-manager of {@code parent} (on its device), 2-byte ones
+     * stay mapped from the files or are held rounded (see {@link WeightPrecision}).
+     */
+    public static CausalLm load(Path dir, NDManager parent, WeightPrecision precision) {
+        return load(dir, parent, precision, ModelWeights.CHUNK_ELEMENTS);
+    }
+
+    /** As {@link #load(Path, NDManager, WeightPrecision)}, widening 2-byte matrices in chunks of that many elements. */
+    static CausalLm load(Path dir, NDManager parent, WeightPrecision precision, int chunkElements) {
         ModelConfig config = ModelConfig.read(dir);
         NDManager manager = parent.newSubManager();
         try (TensorSource source = Safetensors.open(dir)) {
             Map<String, long[]> expected = config.tensorShapes();
             checkTensors(dir, source, expected);
-            Map<String, NDArray> weights = new LinkedHashMap<>();
-            for (String name : expected.keySet()) {
-                weights.put(name, source.loadFloat32(name, manager));
-            }
-            LOG.info("Loaded {} checkpoint {}: {} layers, d_model {}, {} parameters", config.architecture().modelType(),
-                    dir, config.nLayers(), config.dModel(), config.parameterCount());
-            return create(config, weights, manager);
+            ModelWeights weights = ModelWeights.load(source, expected.keySet(), precision, manager, chunkElements);
+            LOG.info("Loaded {} checkpoint {}: {} layers, d_model {}, {} parameters, {} bytes resident ({})",
+                    config.architecture().modelType(), dir, config.nLayers(), config.dModel(), config.parameterCount(),
+                    weights.residentBytes(), weights.residentBytesByType());
+            return of(config, weights, manager);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -91,6 +102,10 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
             }
             w.attach(manager);
         }
+        return of(config, ModelWeights.dense(weights, manager), manager);
+    }
+
+    private static CausalLm of(ModelConfig config, ModelWeights weights, NDManager manager) {
         return switch (config.architecture()) {
             case GPTJ -> new GptJ(config, weights, manager);
             case GPT_NEOX -> new GptNeoX(config, weights, manager);
@@ -145,23 +160,83 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         return names;
     }
 
-    /** A weight by its Hugging Face name; read-only: never modify it in place. */
+    /**
+     * A weight held as float32, by its Hugging Face name; read-only: never modify it in place.
+     *
+     * @throws IllegalStateException if the weight is held in 2 bytes (use {@link #float32(String, NDManager)})
+     */
     public NDArray weight(String name) {
-        NDArray w = weights.get(name);
-        if (w == null) {
-            throw new IllegalArgumentException("No weight named " + name);
-        }
-        return w;
+        return weights.dense(name);
     }
 
-    /** All weights by Hugging Face name, in checkpoint order. */
+    /**
+     * All weights by Hugging Face name, in checkpoint order, for a model held in float32 (a trainer's, a test's).
+     *
+     * @throws IllegalStateException if some weight is held in 2 bytes
+     */
     public Map<String, NDArray> weights() {
-        return weights;
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        for (String name : weights.names()) {
+            out.put(name, weights.dense(name));
+        }
+        return Collections.unmodifiableMap(out);
     }
 
-    /** The checkpoint's own FFN output matrix of a layer ([d_model, d_ff]). */
+    /** True if the model has a tensor of that name. */
+    public boolean hasWeight(String name) {
+        return weights.contains(name);
+    }
+
+    /** The names of the model's tensors, in checkpoint order. */
+    public Set<String> weightNames() {
+        return weights.names();
+    }
+
+    /**
+     * A weight as float32: the model's own array when it is held in float32 (read-only, do not close it), else a
+     * widened copy owned by {@code scope}.
+     */
+    public NDArray float32(String name, NDManager scope) {
+        return weights.float32(name, scope);
+    }
+
+    /**
+     * The checkpoint's own FFN output matrix of a layer ([d_model, d_ff]) for a model held in float32.
+     *
+     * @throws IllegalStateException if it is held in 2 bytes (use {@link #ffnOutWeight(int, FfnOutWeights, NDManager)})
+     */
     public NDArray ffnOutWeight(int layer) {
         return weight(names.ffnOut(layer, "weight"));
+    }
+
+    /**
+     * A layer's FFN output matrix ([d_model, d_ff] float32) as {@code over} gives it, or the model's own where it gives
+     * none: the array itself where one is held (read-only, do not close it), else a widened copy owned by
+     * {@code scope}.
+     */
+    public NDArray ffnOutWeight(int layer, FfnOutWeights over, NDManager scope) {
+        NDArray w = over == null ? null : over.weight(layer);
+        return w != null ? w : float32(names.ffnOut(layer, "weight"), scope);
+    }
+
+    /** Bytes the weights hold resident: float32 arrays, 2-byte tensors mapped from the checkpoint or rounded. */
+    public long residentWeightBytes() {
+        return weights.residentBytes();
+    }
+
+    /** Resident weight bytes by the type they are held in. */
+    public Map<TensorDType, Long> residentWeightBytesByType() {
+        return weights.residentBytesByType();
+    }
+
+    /** Of {@link #residentWeightBytes()}, the bytes mapped from the checkpoint's files (shared between processes). */
+    public long mappedWeightBytes() {
+        return weights.mappedBytes();
+    }
+
+    /** Bytes of the buffers 2-byte weights are widened into, as created so far. */
+    public long wideningBufferBytes() {
+        return weights.bufferBytes();
     }
 
     /** The manager owning the weights. */
@@ -172,6 +247,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
     @Override
     public void close() {
         manager.close();
+        weights.close();
     }
 
     // ---------------------------------------------------------------- forward
@@ -200,7 +276,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                 throw new IllegalArgumentException("hook layer " + hook.layer() + " outside [0, " + config.nLayers() + ")");
             }
         }
-        FfnOutWeights ffnOut = r.ffnOut != null ? r.ffnOut : this::ffnOutWeight;
+        FfnOutWeights ffnOut = r.ffnOut != null ? r.ffnOut : FfnOutWeights.OWN;
         try (NDManager tmp = out.newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             Pass pass = new Pass(tmp, r, ffnOut);
@@ -224,8 +300,8 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                 h = residualHooks(layer, h, pass);
             }
             NDArray logits = switch (r.logits) {
-                case ALL -> head(h);
-                case LAST -> head(lastTokens(h, pass));
+                case ALL -> logits(h, tmp);
+                case LAST -> logits(lastTokens(h, pass), tmp);
                 case NONE -> null;
             };
             if (r.cache != null && !r.cache.frozen()) {
@@ -278,17 +354,22 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                 flat[b * pass.seq + t] = Math.floorMod(id, config.vocabSize()); // padding may hold any id
             }
         }
+        if (!(weights.stored(names.embedding()) instanceof ModelWeights.Dense)) {
+            return weights.rows(names.embedding(), flat, pass.tmp).reshape(pass.batch, pass.seq, config.dModel());
+        }
         NDArray ids = owned(pass.tmp.create(flat, new Shape(pass.batch, pass.seq)));
         return Embedding.embedding(ids, weight(names.embedding()), SparseFormat.DENSE).singletonOrThrow();
     }
 
-    private NDArray head(NDArray h) {
-        NDArray normed = layerNorm(h, names.finalNorm("weight"), names.finalNorm("bias"));
+    /**
+     * The final layer norm and the output head on residuals after the last block: x [..., d_model] → logits
+     * [..., vocab]; differentiable. Temporaries (widened weights) are owned by {@code scope}.
+     */
+    public NDArray logits(NDArray x, NDManager scope) {
+        NDArray normed = LayerNorm.layerNorm(x, new Shape(config.dModel()), float32(names.finalNorm("weight"), scope),
+                float32(names.finalNorm("bias"), scope), (float) config.layerNormEps()).singletonOrThrow();
         String headWeight = config.tieWordEmbeddings() ? names.embedding() : names.head("weight");
-        String headBias = names.head("bias");
-        return weights.containsKey(headBias)
-                ? Linear.linear(normed, weight(headWeight), weight(headBias)).singletonOrThrow()
-                : Linear.linear(normed, weight(headWeight)).singletonOrThrow();
+        return weights.linear(normed, headWeight, names.head("bias"), scope);
     }
 
     private NDArray lastTokens(NDArray h, Pass pass) {
@@ -353,21 +434,20 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
 
     // ---------------------------------------------------------------- shared pieces of a block
 
-    protected NDArray layerNorm(NDArray x, String weightName, String biasName) {
-        return LayerNorm.layerNorm(x, new Shape(config.dModel()), weight(weightName), weight(biasName),
-                (float) config.layerNormEps()).singletonOrThrow();
+    protected NDArray layerNorm(NDArray x, String weightName, String biasName, Pass pass) {
+        return LayerNorm.layerNorm(x, new Shape(config.dModel()), float32(weightName, pass.tmp),
+                float32(biasName, pass.tmp), (float) config.layerNormEps()).singletonOrThrow();
     }
 
-    protected NDArray linear(NDArray x, String weightName, String biasName) {
-        NDArray w = weight(weightName);
-        return biasName == null || !weights.containsKey(biasName) ? Linear.linear(x, w).singletonOrThrow()
-                : Linear.linear(x, w, weight(biasName)).singletonOrThrow();
+    /** {@code x Wᵀ + b} for the named weights; {@code biasName} null or absent for none. */
+    protected NDArray linear(NDArray x, String weightName, String biasName, Pass pass) {
+        return weights.linear(x, weightName, biasName, pass.tmp);
     }
 
     /** The MLP: {@code fc_out(act(fc_in(x)))}; FFN key captures read {@code act(fc_in(x))} here. */
     protected NDArray mlp(int layer, NDArray x, Pass pass) {
         // x: [batch, seq, d_model] -> keys: [batch, seq, d_ff]
-        NDArray keys = activation(linear(x, names.ffnIn(layer, "weight"), names.ffnIn(layer, "bias")));
+        NDArray keys = activation(linear(x, names.ffnIn(layer, "weight"), names.ffnIn(layer, "bias"), pass));
         for (ForwardHook hook : pass.request.hooks) {
             if (hook.layer() == layer && hook instanceof ForwardHook.FfnKeyCapture capture) {
                 long[] idx = capture.tokens().flatIndices(pass.batch, pass.seq);
@@ -375,7 +455,12 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
             }
         }
         NDArray w = pass.ffnOut.weight(layer);
-        return Linear.linear(keys, w, weight(names.ffnOut(layer, "bias"))).singletonOrThrow();
+        String bias = names.ffnOut(layer, "bias");
+        if (w == null) {
+            return linear(keys, names.ffnOut(layer, "weight"), bias, pass);
+        }
+        return weights.contains(bias) ? Linear.linear(keys, w, float32(bias, pass.tmp)).singletonOrThrow()
+                : Linear.linear(keys, w).singletonOrThrow();
     }
 
     private NDArray activation(NDArray x) {

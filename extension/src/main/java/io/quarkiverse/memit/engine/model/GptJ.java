@@ -1,7 +1,5 @@
 package io.quarkiverse.memit.engine.model;
 
-import java.util.Map;
-
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 
@@ -11,7 +9,7 @@ import ai.djl.ndarray.NDManager;
  */
 public final class GptJ extends CausalLm {
 
-    GptJ(ModelConfig config, Map<String, NDArray> weights, NDManager manager) {
+    GptJ(ModelConfig config, ModelWeights weights, NDManager manager) {
         super(config, weights, manager);
     }
 
@@ -19,11 +17,11 @@ public final class GptJ extends CausalLm {
     protected NDArray block(int layer, NDArray h, Pass pass) {
         // h: [batch, seq, d_model]
         String p = names.layer(layer);
-        NDArray x = layerNorm(h, p + "ln_1.weight", p + "ln_1.bias");
-        NDArray q = rotary(heads(linear(x, p + "attn.q_proj.weight", null), pass), pass);
-        NDArray k = rotary(heads(linear(x, p + "attn.k_proj.weight", null), pass), pass);
-        NDArray v = heads(linear(x, p + "attn.v_proj.weight", null), pass);
-        NDArray attn = linear(attention(layer, q, k, v, pass), p + "attn.out_proj.weight", null);
+        NDArray x = layerNorm(h, p + "ln_1.weight", p + "ln_1.bias", pass);
+        NDArray q = rotary(heads(linear(x, p + "attn.q_proj.weight", null, pass), pass), pass);
+        NDArray k = rotary(heads(linear(x, p + "attn.k_proj.weight", null, pass), pass), pass);
+        NDArray v = heads(linear(x, p + "attn.v_proj.weight", null, pass), pass);
+        NDArray attn = linear(attention(layer, q, k, v, pass), p + "attn.out_proj.weight", null, pass);
         NDArray ffn = mlp(layer, x, pass);
         return attn.add(ffn).add(h);
     }

@@ -1,7 +1,5 @@
 package io.quarkiverse.memit.engine.model;
 
-import java.util.Map;
-
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -13,7 +11,7 @@ import ai.djl.ndarray.NDManager;
  */
 public final class GptNeoX extends CausalLm {
 
-    GptNeoX(ModelConfig config, Map<String, NDArray> weights, NDManager manager) {
+    GptNeoX(ModelConfig config, ModelWeights weights, NDManager manager) {
         super(config, weights, manager);
     }
 
@@ -21,21 +19,21 @@ public final class GptNeoX extends CausalLm {
     protected NDArray block(int layer, NDArray h, Pass pass) {
         // h: [batch, seq, d_model]
         String p = names.layer(layer);
-        NDArray x = layerNorm(h, p + "input_layernorm.weight", p + "input_layernorm.bias");
+        NDArray x = layerNorm(h, p + "input_layernorm.weight", p + "input_layernorm.bias", pass);
         // qkv: [batch, seq, 3·d_model] -> [batch, heads, seq, 3·head_dim], per head [q | k | v]
-        NDArray qkv = linear(x, p + "attention.query_key_value.weight", p + "attention.query_key_value.bias")
+        NDArray qkv = linear(x, p + "attention.query_key_value.weight", p + "attention.query_key_value.bias", pass)
                 .reshape(pass.batch, pass.seq, config.nHeads(), 3 * config.headDim()).transpose(0, 2, 1, 3);
         NDList parts = qkv.split(3, 3);
         NDArray q = rotary(parts.get(0), pass);
         NDArray k = rotary(parts.get(1), pass);
-        NDArray attn = linear(attention(layer, q, k, parts.get(2), pass), p + "attention.dense.weight", p + "attention.dense.bias");
+        NDArray attn = linear(attention(layer, q, k, parts.get(2), pass), p + "attention.dense.weight", p + "attention.dense.bias", pass);
         if (config.parallelResidual()) {
-            NDArray ffn = mlp(layer, layerNorm(h, p + "post_attention_layernorm.weight", p + "post_attention_layernorm.bias"), pass);
+            NDArray ffn = mlp(layer, layerNorm(h, p + "post_attention_layernorm.weight", p + "post_attention_layernorm.bias", pass), pass);
             return ffn.add(attn).add(h);
         }
         NDArray afterAttention = attn.add(h);
         NDArray ffn = mlp(layer, layerNorm(afterAttention, p + "post_attention_layernorm.weight",
-                p + "post_attention_layernorm.bias"), pass);
+                p + "post_attention_layernorm.bias", pass), pass);
         return ffn.add(afterAttention);
     }
 

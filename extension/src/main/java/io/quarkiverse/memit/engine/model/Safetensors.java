@@ -620,6 +620,15 @@ public final class Safetensors {
             return info.byteLength();
         }
 
+        @Override
+        public MappedTensor map(String name) {
+            TensorInfo info = info(name);
+            if (info.byteLength() == 0) {
+                return new MappedTensor(info, ByteBuffer.allocateDirect(0));
+            }
+            return new MappedTensor(info, map(info));
+        }
+
         private TensorInfo checkLoadable(String name) {
             TensorInfo info = info(name);
             if (!info.dtype().isFloatLoadable()) {
@@ -734,7 +743,7 @@ public final class Safetensors {
     }
 
     /** Releases a mapping now; only called once nothing (no array, no view in use) refers to it. */
-    private static void unmap(ByteBuffer mapped) {
+    static void unmap(ByteBuffer mapped) {
         if (INVOKE_CLEANER != null && mapped != null && mapped.isDirect()) {
             try {
                 INVOKE_CLEANER.invokeExact(mapped);

@@ -90,6 +90,17 @@ public interface TensorSource extends AutoCloseable {
      */
     long transferTo(String name, WritableByteChannel target);
 
+    /**
+     * Maps a tensor's stored bytes read-only, for weights that stay in their storage precision: the mapping outlives
+     * this source (closing the source does not unmap it) and pages of one file mapped by several processes are
+     * shared. Close the returned mapping once nothing reads it any more.
+     *
+     * @param name a tensor name
+     * @return the mapping, little-endian, positioned at 0
+     * @throws SafetensorsException if there is no such tensor, the source is closed, or mapping fails
+     */
+    MappedTensor map(String name);
+
     /** Closes the underlying files. Idempotent. */
     @Override
     void close();

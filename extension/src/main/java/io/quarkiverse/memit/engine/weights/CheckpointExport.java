@@ -48,7 +48,7 @@ public final class CheckpointExport {
         Map<String, NDArray> edited = new HashMap<>();
         for (int layer = 0; layer < model.config().nLayers(); layer++) {
             NDArray w = generation.weight(layer);
-            if (w != model.ffnOutWeight(layer)) {
+            if (w != null) { // edited since the checkpoint
                 edited.put(model.names().ffnOut(layer, "weight"), w);
             }
         }

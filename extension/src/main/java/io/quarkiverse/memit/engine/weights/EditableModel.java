@@ -14,6 +14,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.FfnOutWeights;
 
 /**
  * A served model whose edited FFN output matrices change over time as a sequence of immutable {@link Generation}s,
@@ -144,7 +145,7 @@ public final class EditableModel implements AutoCloseable {
         try {
             Map<Integer, NDArray> own = new LinkedHashMap<>();
             for (Delta.LayerUpdate u : delta.layers()) {
-                own.put(u.layer(), u.applyTo(parent.weight(u.layer()), manager));
+                own.put(u.layer(), u.applyTo(model, parent, manager));
             }
             Generation base = this.base;
             if (parent != base) {
@@ -187,9 +188,8 @@ public final class EditableModel implements AutoCloseable {
                 try (NDManager work = model.manager().newSubManager(); Delta delta = reader.read(batchId, work)) {
                     for (Delta.LayerUpdate u : delta.layers()) {
                         NDArray before = own.get(u.layer());
-                        NDArray from = before != null ? before
-                                : base != null ? base.weight(u.layer()) : model.ffnOutWeight(u.layer());
-                        own.put(u.layer(), u.applyTo(from, manager));
+                        own.put(u.layer(), before != null ? u.applyTo(before, manager)
+                                : u.applyTo(model, base != null ? base : FfnOutWeights.OWN, manager));
                         if (before != null) {
                             before.close();
                         }

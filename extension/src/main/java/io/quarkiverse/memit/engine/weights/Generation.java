@@ -106,8 +106,10 @@ public final class Generation implements FfnOutWeights {
     }
 
     /**
-     * The layer's FFN output matrix ({@code [d_model, d_ff]} float32): this generation's own where the layer was
-     * edited, the base's otherwise. Read-only; valid while a lease on this generation is open.
+     * The layer's FFN output matrix ({@code [d_model, d_ff]} float32) where it differs from the checkpoint's: this
+     * generation's own where the layer was edited, a compacted base's otherwise; null where the checkpoint's own
+     * matrix is served ({@link CausalLm#ffnOutWeight(int, FfnOutWeights, NDManager)} reads either). Read-only; valid
+     * while a lease on this generation is open.
      *
      * @throws IllegalStateException if the generation has been freed
      */
@@ -121,7 +123,7 @@ public final class Generation implements FfnOutWeights {
         if (w != null) {
             return w;
         }
-        return baseGeneration != null ? baseGeneration.weight(layer) : model.ffnOutWeight(layer);
+        return baseGeneration != null ? baseGeneration.weight(layer) : null;
     }
 
     /** The layers whose matrices this generation holds itself (edited since the base), ascending. */

@@ -183,7 +183,7 @@ public final class MemitExperiment {
                     List<Rewrite> rewrites = ToyEditBench.rewrites(cases.subList(b * size, (b + 1) * size));
                     Delta delta = memit.execute(rewrites, weights, m);
                     deltas.add(delta);
-                    weights = weights == null ? delta.asFfnOutWeights(model, m) : delta.asFfnOutWeights(weights, m);
+                    weights = weights == null ? delta.asFfnOutWeights(model, m) : delta.asFfnOutWeights(model, weights, m);
                     if (preserve && preserveOther && promptTokenWeight > 0) {
                         // as the solve read them: a layer's keys do not depend on its own update, only on those below
                         Map<Integer, NDArray> kept = new TreeMap<>();

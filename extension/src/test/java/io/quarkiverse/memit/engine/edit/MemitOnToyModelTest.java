@@ -43,7 +43,7 @@ class MemitOnToyModelTest {
             Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
             moments.forEach((layer, moment) -> inverses.put(layer, CovarianceInverse.compute(moment, false, manager)));
             MemitHyperparams hparams = MemitHyperparams.toy(model.config().architecture());
-            float[] before = model.ffnOutWeight(2).toFloatArray();
+            float[] before = model.ffnOutWeight(2, FfnOutWeights.OWN, manager).toFloatArray();
             List<Rewrite> rewrites = new ArrayList<>();
             for (CounterFactRecord r : cases) {
                 rewrites.add(new Rewrite(r.requestedRewrite().subject(), r.requestedRewrite().prompt(),
@@ -90,7 +90,8 @@ class MemitOnToyModelTest {
                             "GE " + fluencyAfter + " after the edit, " + fluencyBefore + " before");
                 }
             }
-            assertArrayEquals(before, model.ffnOutWeight(2).toFloatArray(), "the loaded weights were modified");
+            assertArrayEquals(before, model.ffnOutWeight(2, FfnOutWeights.OWN, manager).toFloatArray(),
+                    "the loaded weights were modified");
         }
     }
 }

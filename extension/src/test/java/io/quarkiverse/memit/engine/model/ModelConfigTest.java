@@ -128,14 +128,14 @@ class ModelConfigTest {
     }
 
     @Test
-    void halfPrecisionCheckpointsLoadWidenedToFloat32(@TempDir Path dir) {
+    void halfPrecisionCheckpointsReadBackAsTheirRoundedValues(@TempDir Path dir) {
         ModelConfig c = TinyModels.gptj();
         Map<String, HostTensor> weights = RandomCheckpoint.weights(c, 3);
         for (TensorDType storage : new TensorDType[] { TensorDType.BF16, TensorDType.F16 }) {
             Path ckpt = RandomCheckpoint.write(dir.resolve(storage.name()), c, 3, storage);
             try (NDManager m = CausalLm.pytorch().newBaseManager(); CausalLm model = CausalLm.load(ckpt, m)) {
                 String name = "transformer.h.1.mlp.fc_out.weight";
-                float[] loaded = model.weight(name).toFloatArray();
+                float[] loaded = model.float32(name, m).toFloatArray();
                 float[] original = weights.get(name).data();
                 for (int i = 0; i < loaded.length; i++) {
                     float expected = storage == TensorDType.BF16 ? bf16(original[i]) : f16(original[i]);

@@ -43,6 +43,13 @@ public final class EditingFixtures {
     }
 
     /** The trained toy GPT-J's checkpoint directory (test resources). */
+    /** The checksum of a layer's FFN output matrix as {@code weights} serve it (the model's own where they give none). */
+    static String checksum(CausalLm model, FfnOutWeights weights, int layer) {
+        try (NDManager scope = model.manager().newSubManager()) {
+            return MatrixChecksum.sha256(model.ffnOutWeight(layer, weights, scope));
+        }
+    }
+
     public static Path toyGptj() {
         try {
             return Path.of(EditingFixtures.class.getClassLoader().getResource("toy-world/gptj/config.json").toURI())

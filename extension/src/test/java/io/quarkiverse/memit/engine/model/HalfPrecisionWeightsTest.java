@@ -1,0 +1,205 @@
+package io.quarkiverse.memit.engine.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+
+/**
+ * Float16 and bfloat16 checkpoints are served in their 2-byte storage: the weights stay mapped from the file, every
+ * product widens them exactly, so the logits equal those of the same file widened to float32 at load, and the resident
+ * bytes equal the stored bytes.
+ */
+class HalfPrecisionWeightsTest {
+
+    /** Small enough that every matrix of the fixtures is widened in several chunks. */
+    private static final int SMALL_CHUNK = 1000;
+
+    private static NDManager manager;
+
+    @TempDir
+    static Path dir;
+
+    @BeforeAll
+    static void engine() {
+        manager = CausalLm.pytorch().newBaseManager();
+    }
+
+    @AfterAll
+    static void close() {
+        manager.close();
+    }
+
+    /** The parity fixture {@code fixture} with its weights rounded to {@code storage}. */
+    static Path rounded(String fixture, TensorDType storage) throws IOException {
+        Path source = TestResources.path("hf-parity/" + fixture);
+        Path out = dir.resolve(fixture + "-" + storage);
+        if (Files.exists(out.resolve(Safetensors.SINGLE_FILE_NAME))) {
+            return out;
+        }
+        Files.createDirectories(out);
+        Files.copy(source.resolve("config.json"), out.resolve("config.json"));
+        Map<String, HostTensor> tensors = new LinkedHashMap<>();
+        try (TensorSource s = Safetensors.open(source)) {
+            for (String name : s.names()) {
+                tensors.put(name, s.readHostTensor(name));
+            }
+        }
+        Safetensors.writeFloats(out.resolve(Safetensors.SINGLE_FILE_NAME), tensors, Map.of("format", "pt"), storage);
+        return out;
+    }
+
+    @ParameterizedTest
+    @CsvSource({ "gptj, BF16", "gptj, F16", "gpt-neox-parallel, BF16", "gpt-neox-parallel, F16",
+            "gpt-neox-sequential, BF16", "gpt-neox-sequential, F16" })
+    void halfPrecisionFileServedInTwoBytesGivesTheLogitsOfItsFloat32Widening(String fixture, TensorDType storage)
+            throws IOException {
+        Path checkpoint = rounded(fixture, storage);
+        Inputs in = Inputs.of(fixture);
+        float[] expected = huggingFace(fixture);
+        try (CausalLm half = CausalLm.load(checkpoint, manager, WeightPrecision.AUTO, SMALL_CHUNK);
+                CausalLm wide = CausalLm.load(checkpoint, manager, WeightPrecision.FLOAT32);
+                NDManager m = manager.newSubManager()) {
+            assertEquals(Map.of(storage, stored(checkpoint)), half.residentWeightBytesByType());
+            assertEquals(stored(checkpoint), half.mappedWeightBytes(), "every weight stays mapped from the file");
+            float[] a = half.forward(ForwardRequest.tokens(in.ids, in.lengths).resultManager(m)).logits().toFloatArray();
+            float[] b = wide.forward(ForwardRequest.tokens(in.ids, in.lengths).resultManager(m)).logits().toFloatArray();
+            double widening = in.maxDiff(a, b, half.config().vocabSize());
+            double rounding = in.maxDiff(a, expected, half.config().vocabSize());
+            System.out.printf("%s %s: max |Δlogit| vs float32 widening %.2e, vs HF on the float32 weights %.2e%n", fixture,
+                    storage, widening, rounding);
+            assertTrue(widening < 1e-5, "2-byte weights widened per product equal the float32 path: " + widening);
+            // the rounded weights move the logits by about their rounding error, no more
+            assertTrue(rounding < (storage == TensorDType.BF16 ? 0.05 : 0.01), "vs Hugging Face's float32 logits: " + rounding);
+        }
+    }
+
+    @Test
+    void residentBytesAreTheStoredBytesInEachPrecision() throws IOException {
+        Path bf16 = rounded("gptj", TensorDType.BF16);
+        long stored = stored(bf16);
+        try (CausalLm auto = CausalLm.load(bf16, manager, WeightPrecision.AUTO);
+                CausalLm wide = CausalLm.load(bf16, manager, WeightPrecision.FLOAT32);
+                CausalLm f16 = CausalLm.load(bf16, manager, WeightPrecision.FLOAT16)) {
+            assertEquals(stored, auto.residentWeightBytes());
+            assertEquals(2 * stored, wide.residentWeightBytes());
+            assertEquals(0, wide.mappedWeightBytes());
+            assertEquals(Map.of(TensorDType.F16, stored), f16.residentWeightBytesByType());
+            assertEquals(0, f16.mappedWeightBytes(), "rounded to float16 at load, held in memory of its own");
+            assertThrows(IllegalStateException.class, () -> auto.weight(auto.names().ffnOut(0, "weight")),
+                    "a 2-byte weight has no float32 array to hand out");
+        }
+    }
+
+    @Test
+    void roundingAtLoadEqualsAFileStoredInThatPrecision() throws IOException {
+        Path f32 = TestResources.path("hf-parity/gptj");
+        Path bf16 = rounded("gptj", TensorDType.BF16);
+        Inputs in = Inputs.of("gptj");
+        try (CausalLm atLoad = CausalLm.load(f32, manager, WeightPrecision.BFLOAT16, SMALL_CHUNK);
+                CausalLm stored = CausalLm.load(bf16, manager, WeightPrecision.AUTO, SMALL_CHUNK);
+                NDManager m = manager.newSubManager()) {
+            float[] a = atLoad.forward(ForwardRequest.tokens(in.ids, in.lengths).resultManager(m)).logits().toFloatArray();
+            float[] b = stored.forward(ForwardRequest.tokens(in.ids, in.lengths).resultManager(m)).logits().toFloatArray();
+            assertEquals(0, in.maxDiff(a, b, atLoad.config().vocabSize()), "the same bits, the same logits");
+        }
+    }
+
+    @Test
+    void gradientsFlowThroughTwoByteWeightsAsThroughFloat32() throws IOException {
+        Path bf16 = rounded("gpt-neox-parallel", TensorDType.BF16);
+        Inputs in = Inputs.of("gpt-neox-parallel");
+        float[][] grads = new float[2][];
+        int i = 0;
+        for (WeightPrecision p : new WeightPrecision[] { WeightPrecision.AUTO, WeightPrecision.FLOAT32 }) {
+            try (CausalLm model = CausalLm.load(bf16, manager, p, SMALL_CHUNK); NDManager m = manager.newSubManager()) {
+                NDArray delta = m.zeros(new ai.djl.ndarray.types.Shape(1, model.config().dModel()));
+                delta.setRequiresGradient(true);
+                try (var collector = CausalLm.pytorch().newGradientCollector()) {
+                    ForwardRequest r = ForwardRequest.tokens(in.ids, in.lengths).resultManager(m)
+                            .hook(new ForwardHook.ResidualEdit(0, new TokenPositions(new int[] { 0 }, new int[] { 2 }),
+                                    new int[] { 0 }, delta));
+                    NDArray logits = model.forward(r).logits();
+                    collector.backward(logits.get("0, 5").logSoftmax(0).get("7"));
+                    grads[i++] = delta.getGradient().toFloatArray();
+                }
+            }
+        }
+        double worst = 0;
+        double norm = 0;
+        for (int k = 0; k < grads[0].length; k++) {
+            worst = Math.max(worst, Math.abs(grads[0][k] - grads[1][k]));
+            norm = Math.max(norm, Math.abs(grads[1][k]));
+        }
+        assertTrue(norm > 0, "the gradient is not zero");
+        assertTrue(worst <= 1e-5 * Math.max(1, norm), "gradient through widened chunks: worst difference " + worst);
+    }
+
+    private static long stored(Path checkpoint) {
+        try (TensorSource s = Safetensors.open(checkpoint)) {
+            long n = 0;
+            for (String name : s.names()) {
+                n += s.info(name).byteLength();
+            }
+            return n;
+        }
+    }
+
+    private static float[] huggingFace(String fixture) {
+        try (TensorSource logits = Safetensors.open(TestResources.path("hf-parity/" + fixture + "/expected_logits.safetensors"))) {
+            return logits.readFloats("logits");
+        }
+    }
+
+    /** The fixture's right-padded batch. */
+    record Inputs(long[][] ids, int[] lengths) {
+        static Inputs of(String fixture) throws IOException {
+            JsonNode inputs = new ObjectMapper()
+                    .readTree(Files.readString(TestResources.path("hf-parity/" + fixture).resolve("inputs.json")));
+            int batch = inputs.get("input_ids").size();
+            int seq = inputs.get("input_ids").get(0).size();
+            long[][] ids = new long[batch][seq];
+            int[] lengths = new int[batch];
+            for (int b = 0; b < batch; b++) {
+                for (int t = 0; t < seq; t++) {
+                    ids[b][t] = inputs.get("input_ids").get(b).get(t).asLong();
+                    lengths[b] += inputs.get("attention_mask").get(b).get(t).asInt();
+                }
+            }
+            return new Inputs(ids, lengths);
+        }
+
+        /** The largest difference at real positions. */
+        double maxDiff(float[] a, float[] b, int vocab) {
+            int seq = ids[0].length;
+            double worst = 0;
+            for (int r = 0; r < ids.length; r++) {
+                for (int t = 0; t < lengths[r]; t++) {
+                    for (int v = 0; v < vocab; v++) {
+                        int i = (r * seq + t) * vocab + v;
+                        worst = Math.max(worst, Math.abs(a[i] - b[i]));
+                    }
+                }
+            }
+            return worst;
+        }
+    }
+}
