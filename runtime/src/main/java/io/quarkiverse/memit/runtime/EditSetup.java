@@ -106,7 +106,9 @@ final class EditSetup {
             MemitHyperparams hparams, NDManager manager) {
         EditConfig.StatsConfig stats = config.stats();
         StatsCache cache = new StatsCache(Path.of(stats.cacheDir()));
-        Map<Integer, StatsCache.Entry> moments = new LinkedHashMap<>();
+        // one layer at a time: its second moment, its C⁻¹ computed (or found) on disk, the moment freed; edits then
+        // stream each C⁻¹ from its file, so no two d_ff × d_ff matrices are held at once
+        Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
         if (stats.npzDir().isPresent()) {
             Path dir = Path.of(stats.npzDir().get());
             for (int layer : hparams.layers()) {
@@ -115,19 +117,26 @@ final class EditSetup {
                 if (!Files.isRegularFile(npz)) {
                     throw new IllegalStateException("no statistics file for layer " + layer + ": " + npz.toAbsolutePath());
                 }
-                moments.put(layer, cache.importNpz(npz, modelId, layer, model.config().dFf(), manager));
+                streamInverse(cache, cache.importNpz(npz, modelId, layer, model.config().dFf(), manager), inverses, manager);
             }
         } else if (stats.corpus().isPresent()) {
-            moments.putAll(cache.secondMoments(modelId, model, tokenizer, StatsCorpus.of(Path.of(stats.corpus().get())),
+            cache.secondMoments(modelId, model, tokenizer, StatsCorpus.of(Path.of(stats.corpus().get())),
                     StatsOptions.defaults().withSamples(stats.samples()).withMaxLength(stats.maxLength()), hparams.layers(),
-                    manager));
+                    manager).values().forEach(entry -> streamInverse(cache, entry, inverses, manager));
         } else {
             throw new IllegalStateException("MEMIT needs the second moments of the edited layers: set "
                     + "quarkus.memit.edit.stats.corpus (a local text corpus) or quarkus.memit.edit.stats.npz-dir");
         }
-        Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
-        moments.forEach((layer, entry) -> inverses.put(layer, cache.covarianceInverse(entry, false, manager)));
         LOG.infof("MEMIT statistics of layers %s ready (%s)", hparams.layers(), cache.root().toAbsolutePath());
         return CovarianceKeySolver.of(inverses, hparams.mom2UpdateWeight());
+    }
+
+    private static void streamInverse(StatsCache cache, StatsCache.Entry entry, Map<Integer, CovarianceInverse> inverses,
+            NDManager manager) {
+        try {
+            inverses.put(entry.key().layer(), cache.streamedInverse(entry, manager));
+        } finally {
+            entry.moment().close();
+        }
     }
 }

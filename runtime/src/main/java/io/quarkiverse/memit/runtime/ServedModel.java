@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -15,15 +16,21 @@ import jakarta.inject.Inject;
 
 import org.jboss.logging.Logger;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkiverse.memit.engine.generate.Completion;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
 import io.quarkiverse.memit.engine.generate.Generator;
 import io.quarkiverse.memit.engine.generate.TokenListener;
 import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.MemoryEstimate;
+import io.quarkiverse.memit.engine.model.ModelDevice;
 import io.quarkiverse.memit.engine.model.SafetensorsException;
 import io.quarkiverse.memit.engine.model.Tokenizer;
+import io.quarkiverse.memit.engine.model.WeightPrecision;
 import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
@@ -35,6 +42,7 @@ import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.runtime.config.GenerationConfig;
 import io.quarkiverse.memit.runtime.config.JournalConfig;
 import io.quarkiverse.memit.runtime.config.MemitConfig;
+import io.quarkiverse.memit.runtime.config.ModelConfig;
 import io.quarkus.runtime.BlockingOperationControl;
 import io.quarkus.runtime.BlockingOperationNotAllowedException;
 import io.quarkus.runtime.Startup;
@@ -76,6 +84,9 @@ public class ServedModel {
     @Inject
     MemitConfig config;
 
+    @Inject
+    MeterRegistry registry;
+
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private volatile Status status = new Status.NotConfigured();
     private GenerationOptions defaults;
@@ -89,6 +100,8 @@ public class ServedModel {
     private CovarianceKeySolver solver;
     private Memit memit;
     private String editsUnavailable;
+    private WeightPrecision precision = WeightPrecision.AUTO;
+    private Device device = Device.cpu();
 
     @PostConstruct
     void load() {
@@ -103,16 +116,16 @@ public class ServedModel {
         long start = System.nanoTime();
         try {
             offline();
-            if (!"float32".equalsIgnoreCase(config.model().dtype())) {
-                throw new IllegalArgumentException("quarkus.memit.model.dtype is '" + config.model().dtype()
-                        + "'; weights are computed in float32 (float16 / bfloat16 checkpoints are widened while loading)");
-            }
+            precision = setting("quarkus.memit.model.dtype", () -> WeightPrecision.parse(config.model().dtype()));
+            device = setting("quarkus.memit.model.device", () -> ModelDevice.parse(config.model().device()));
             // The checkpoint's own checks (config.json, tensor names and shapes) run before libtorch is touched.
             io.quarkiverse.memit.engine.model.ModelConfig modelConfig = io.quarkiverse.memit.engine.model.ModelConfig
                     .read(dir);
-            manager = CausalLm.pytorch().newBaseManager();
+            checkMemory(dir, modelConfig, precision);
+            ModelDevice.require(device, CausalLm.pytorch());
+            manager = CausalLm.pytorch().newBaseManager(device);
             config.model().threads().ifPresent(JniUtils::setNumThreads);
-            model = CausalLm.load(dir, manager);
+            model = CausalLm.load(dir, manager, precision);
             tokenizer = Tokenizer.load(dir);
             if (tokenizer.vocabSize() > modelConfig.vocabSize()) {
                 throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize()
@@ -122,11 +135,15 @@ public class ServedModel {
             restoreEdits(dir, modelConfig);
             long millis = (System.nanoTime() - start) / 1_000_000;
             status = new Status.Serving(path, dir, modelConfig, millis);
+            registerMeters();
             LOG.infof("Serving %s model %s: %d layers, d_model %d, %d heads, d_ff %d, vocabulary %d, context %d, "
-                    + "%,d parameters; loaded in %d ms, libtorch threads %d",
+                    + "%,d parameters, weights %s resident (%s, %s mapped from the checkpoint) on %s; loaded in %d ms, "
+                    + "libtorch threads %d",
                     modelConfig.architecture().modelType(), dir, modelConfig.nLayers(), modelConfig.dModel(),
                     modelConfig.nHeads(), modelConfig.dFf(), modelConfig.vocabSize(), modelConfig.maxPositions(),
-                    modelConfig.parameterCount(), millis, JniUtils.getNumThreads());
+                    modelConfig.parameterCount(), MemoryEstimate.gb(model.residentWeightBytes()),
+                    model.residentWeightBytesByType(), MemoryEstimate.gb(model.mappedWeightBytes()), device, millis,
+                    JniUtils.getNumThreads());
         } catch (RuntimeException | LinkageError e) {
             String reason = reason(e);
             if (e instanceof IllegalArgumentException || e instanceof SafetensorsException) {
@@ -138,6 +155,48 @@ public class ServedModel {
             }
             release();
             status = new Status.Failed(path, reason);
+        }
+    }
+
+    /** {@code memit.model.weights.resident} and {@code memit.model.weights.mapped}: the weights' memory, in bytes. */
+    private void registerMeters() {
+        Gauge.builder("memit.model.weights.resident", this, s -> s.weightMemory().residentBytes()).baseUnit("bytes")
+                .description("Bytes the served weights hold: float32 arrays and 2-byte tensors, mapped or not")
+                .register(registry);
+        Gauge.builder("memit.model.weights.mapped", this, s -> s.weightMemory().mappedBytes()).baseUnit("bytes")
+                .description("Bytes of the served weights mapped from the checkpoint's files").register(registry);
+    }
+
+    /** Reads a setting, naming it in the message when its value is not accepted. */
+    private static <T> T setting(String key, java.util.function.Supplier<T> read) {
+        try {
+            return read.get();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(key + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Estimates the memory the model will hold and refuses it, before anything is loaded, when that exceeds what is
+     * available (unless {@code quarkus.memit.model.memory.check=false}).
+     */
+    private void checkMemory(Path dir, io.quarkiverse.memit.engine.model.ModelConfig modelConfig, WeightPrecision precision) {
+        ModelConfig.MemoryConfig memory = config.model().memory();
+        int editedLayers = config.edit().enabled() ? EditSetup.hyperparameters(config.edit(), modelConfig).layers().size() : 0;
+        MemoryEstimate.Settings settings = new MemoryEstimate.Settings(precision,
+                memory.contextTokens().orElse(modelConfig.maxPositions()), memory.sequences(), editedLayers,
+                config.edit().targetPassMemory().asLongValue());
+        MemoryEstimate estimate = MemoryEstimate.of(modelConfig, MemoryEstimate.storedTypes(dir), settings);
+        OptionalLong available = MemoryEstimate.availableBytes();
+        LOG.infof("Memory estimate for %s: %s; available %s", dir, estimate.describe(),
+                available.isPresent() ? MemoryEstimate.gb(available.getAsLong()) : "unknown");
+        if (memory.check() && available.isPresent()) {
+            estimate.requireFits(available.getAsLong(), "settings that lower it: quarkus.memit.model.dtype (now "
+                    + precision.configName() + "; float16 or bfloat16 hold 2 bytes per parameter), "
+                    + "quarkus.memit.model.memory.sequences (now " + memory.sequences() + ") and "
+                    + "quarkus.memit.model.memory.context-tokens (now " + settings.contextTokens() + "), "
+                    + "quarkus.memit.edit.enabled=false (no edit solver, no edited generations); "
+                    + "quarkus.memit.model.memory.check=false skips this check");
         }
     }
 
@@ -209,6 +268,32 @@ public class ServedModel {
         } finally {
             write.unlock();
         }
+    }
+
+    /** The memory the served weights hold (zeros while none is served). */
+    public record WeightMemory(long residentBytes, long mappedBytes, java.util.Map<String, Long> byType,
+            long wideningBufferBytes) {
+    }
+
+    /** The memory the served model's weights hold. */
+    public WeightMemory weightMemory() {
+        CausalLm m = model;
+        if (m == null) {
+            return new WeightMemory(0, 0, java.util.Map.of(), 0);
+        }
+        java.util.Map<String, Long> byType = new java.util.TreeMap<>();
+        m.residentWeightBytesByType().forEach((t, b) -> byType.put(t.name(), b));
+        return new WeightMemory(m.residentWeightBytes(), m.mappedWeightBytes(), byType, m.wideningBufferBytes());
+    }
+
+    /** The precision the weights are held in ({@code quarkus.memit.model.dtype}). */
+    public WeightPrecision precision() {
+        return precision;
+    }
+
+    /** The device the weights live on ({@code quarkus.memit.model.device}). */
+    public Device device() {
+        return device;
     }
 
     /** Whether a model is served, and if not, why. */

@@ -593,8 +593,13 @@ public final class TargetOptimizer {
                 double[] wd = new double[na];
                 double[] loss = new double[na];
                 boolean[] retire = new boolean[na];
+                // with 2-byte weights a recorded pass would keep every block's widened weights until backward (GPT-J-6B:
+                // 0.8 GB a block); then the blocks are run without a graph and their gradients recomputed one by one
+                Recomputed recomputed = model.heldInFloat32() ? null : Recomputed.run(model, request, zLayer, lossLayer);
+                NDArray topGradient = null;
                 try (GradientCollector collector = CausalLm.pytorch().newGradientCollector()) {
-                    NDArray hidden = model.forward(request).hidden(); // [b, seq, d_model] after block lossLayer
+                    // [b, seq, d_model] after block lossLayer
+                    NDArray hidden = recomputed != null ? recomputed.top() : model.forward(request).hidden();
                     long[] at = new long[nLabels + na];
                     for (int p = 0; p < nLabels; p++) {
                         at[p] = gatherAt.get(p);
@@ -662,8 +667,15 @@ public final class TargetOptimizer {
                     }
                     if (anyContinues) {
                         collector.backward(objective.mul(owned(m.create(mask))).sum());
-                        gradient = deltaArray.getGradient().toFloatArray();
+                        if (recomputed != null) {
+                            topGradient = recomputed.top().getGradient().duplicate();
+                        } else {
+                            gradient = deltaArray.getGradient().toFloatArray();
+                        }
                     }
+                }
+                if (topGradient != null) {
+                    gradient = recomputed.deltaGradient(topGradient, editRows, editPositions, deltaRows, na, dModel);
                 }
 
                 for (int a = 0; a < na; a++) {
@@ -722,6 +734,60 @@ public final class TargetOptimizer {
                     d[k] = (float) (d[k] * scale);
                 }
             }
+        }
+    }
+
+    /**
+     * A step's forward through blocks {@code zLayer + 1 … lossLayer} run without a graph, keeping each block's input, so
+     * that the gradient reaches δ by recomputing one block at a time (activation checkpointing per block): memory
+     * for one block's graph and its widened weights instead of all of them, for one more forward per step.
+     */
+    private record Recomputed(CausalLm model, ForwardRequest request, int zLayer, List<NDArray> inputs, NDArray top) {
+
+        /** Runs {@code request}'s blocks without recording; {@link #top()} is the last residual, a leaf to record from. */
+        static Recomputed run(CausalLm model, ForwardRequest request, int zLayer, int lossLayer) {
+            List<NDArray> inputs = new ArrayList<>();
+            // the residual after block zLayer with its hooks (δ added, z₀ captured), then each block from it
+            NDArray h = model.forward(request.withoutHooks().stopBefore(zLayer + 1).hooks(request.hooks())).hidden();
+            for (int layer = zLayer + 1; layer <= lossLayer; layer++) {
+                inputs.add(h);
+                h = model.forward(request.withoutHooks().startFrom(layer, h).stopBefore(layer + 1)).hidden();
+            }
+            h.setRequiresGradient(true);
+            return new Recomputed(model, request, zLayer, inputs, h);
+        }
+
+        /**
+         * dObjective/dδ from the gradient {@link #top()} received, taken back through each block by recomputing it with a
+         * graph, then gathered at the tokens δ was added to. [na · d_model] row-major.
+         */
+        float[] deltaGradient(NDArray topGradient, int[] editRows, int[] editPositions, int[] deltaRows, int na,
+                int dModel) {
+            NDArray g = topGradient;
+            for (int i = inputs.size() - 1; i >= 0; i--) {
+                int layer = zLayer + 1 + i;
+                NDArray x = inputs.get(i);
+                x.setRequiresGradient(true);
+                try (GradientCollector collector = CausalLm.pytorch().newGradientCollector()) {
+                    NDArray y = model.forward(request.withoutHooks().startFrom(layer, x).stopBefore(layer + 1)).hidden();
+                    collector.backward(y.mul(g).sum());
+                    NDArray next = x.getGradient().duplicate();
+                    g.close();
+                    y.close();
+                    g = next;
+                }
+            }
+            float[] at = g.toFloatArray(); // [b, seq, d_model] of the residual δ was added to
+            long seq = g.getShape().get(1);
+            float[] out = new float[na * dModel];
+            for (int i = 0; i < editRows.length; i++) {
+                int from = (int) ((editRows[i] * seq + editPositions[i]) * dModel);
+                int to = deltaRows[i] * dModel;
+                for (int k = 0; k < dModel; k++) {
+                    out[to + k] += at[from + k];
+                }
+            }
+            return out;
         }
     }
 

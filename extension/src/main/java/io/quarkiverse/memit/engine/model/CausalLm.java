@@ -219,6 +219,14 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         return w != null ? w : float32(names.ffnOut(layer, "weight"), scope);
     }
 
+    /**
+     * True when every weight is held as a float32 array; false when some are held in 2 bytes and widened per product
+     * (then a pass that records gradients keeps widened copies of the weights it crossed until backward).
+     */
+    public boolean heldInFloat32() {
+        return weights.allDense();
+    }
+
     /** Bytes the weights hold resident: float32 arrays, 2-byte tensors mapped from the checkpoint or rounded. */
     public long residentWeightBytes() {
         return weights.residentBytes();
@@ -296,8 +304,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                 h = residualHooks(r.startLayer - 1, h, pass);
             }
             for (int layer = r.startLayer; layer < stop; layer++) {
-                h = block(layer, h, pass);
-                h = residualHooks(layer, h, pass);
+                h = blockInOwnScope(layer, h, pass, r.startHidden);
             }
             NDArray logits = switch (r.logits) {
                 case ALL -> logits(h, tmp);
@@ -337,6 +344,30 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
             NDScope.unregister(array);
             array.attach(out);
         }
+    }
+
+    /**
+     * Runs block {@code layer} and its residual hooks with the block's temporaries in a scope of their own, freed when
+     * the block ends: a pass holds one block's intermediates at a time, however many blocks it runs (what autograd
+     * needs for backward it keeps itself; closing our handles only drops our references). The block's input is
+     * freed too unless it is the caller's start residual.
+     */
+    private NDArray blockInOwnScope(int layer, NDArray h, Pass pass, NDArray startHidden) {
+        NDArray out;
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            out = residualHooks(layer, block(layer, h, pass), pass);
+            NDScope.unregister(out);
+            for (ForwardHook hook : pass.request.hooks) {
+                if (hook.layer() == layer && hook instanceof ForwardHook.Capture c && c.result() != null) {
+                    NDScope.unregister(c.result());
+                }
+            }
+        }
+        if (h != startHidden && h != out) {
+            h.close();
+        }
+        return out;
     }
 
     /** Runs block {@code layer} on the residual stream {@code h} ([batch, seq, d_model]). */

@@ -96,6 +96,17 @@ public final class ForwardRequest {
         return this;
     }
 
+    /** Adds hooks, in order. */
+    public ForwardRequest hooks(List<ForwardHook> more) {
+        hooks.addAll(more);
+        return this;
+    }
+
+    /** The hooks, in order (unmodifiable). */
+    public List<ForwardHook> hooks() {
+        return java.util.Collections.unmodifiableList(hooks);
+    }
+
     public ForwardRequest logits(Logits logits) {
         this.logits = logits;
         return this;
@@ -114,6 +125,22 @@ public final class ForwardRequest {
     public ForwardRequest ffnOut(FfnOutWeights weights) {
         this.ffnOut = weights;
         return this;
+    }
+
+    /**
+     * A request over the same tokens, cache, FFN matrices, logits and result manager, from the same start to the same
+     * stop, without the hooks.
+     */
+    public ForwardRequest withoutHooks() {
+        ForwardRequest r = new ForwardRequest(tokens, lengths);
+        r.startHidden = startHidden;
+        r.startLayer = startLayer;
+        r.stopLayer = stopLayer;
+        r.logits = logits;
+        r.cache = cache;
+        r.ffnOut = ffnOut;
+        r.resultManager = resultManager;
+        return r;
     }
 
     /** The manager that owns the results (logits, captures, the final hidden state); the model's by default. */

@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
+import java.nio.LongBuffer;
 import java.nio.ShortBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -21,6 +22,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
@@ -39,8 +41,11 @@ import ai.djl.pytorch.jni.JniUtils;
  */
 final class ModelWeights implements AutoCloseable {
 
-    /** Elements of one widened chunk of rows by default: 32 MiB of float32. */
-    static final int CHUNK_ELEMENTS = 1 << 23;
+    /**
+     * Elements of one widened chunk of rows by default (system property {@code memit.widen.chunk-elements}, for
+     * measuring): 8 Mi, 32 MiB of float32.
+     */
+    static final int CHUNK_ELEMENTS = Integer.getInteger("memit.widen.chunk-elements", 1 << 23);
     /** Widening buffers shared by the passes of one model. */
     private static final int BUFFERS = Integer.getInteger("memit.widen.buffers", 4);
     /** Below this many elements a chunk is widened by the calling thread alone. */
@@ -305,8 +310,17 @@ final class ModelWeights implements AutoCloseable {
         try {
             ByteBuffer target = buffer.bytes.duplicate().order(ByteOrder.nativeOrder());
             target.clear().limit(n * 4);
-            widenInto(h, r0 * cols, n, target);
             NDArray view = tmp.create(target.slice().order(ByteOrder.nativeOrder()), shape, DataType.FLOAT32);
+            if (h.dtype() == TensorDType.F16) {
+                // libtorch converts float16 (exactly, vectorised) straight from the mapping into the buffer
+                ByteBuffer bits = h.bits().duplicate();
+                bits.position(Math.toIntExact(r0 * cols * 2)).limit(Math.toIntExact(r0 * cols * 2 + n * 2L));
+                try (NDArray half = tmp.create(bits.slice().order(ByteOrder.LITTLE_ENDIAN), shape, DataType.FLOAT16)) {
+                    view.set(new NDIndex(":"), half);
+                }
+            } else {
+                widenInto(h, r0 * cols, n, target);
+            }
             // recorded: a copy that autograd keeps alive for as long as the graph needs it, freed by libtorch after
             // backward (closing our handle only drops our reference), or at once where nothing was recorded
             NDArray w = recorded ? view.duplicate() : view;
@@ -361,9 +375,28 @@ final class ModelWeights implements AutoCloseable {
         int start = Math.toIntExact(from);
         ByteBuffer at = target.duplicate().order(ByteOrder.nativeOrder());
         if (h.dtype() == TensorDType.BF16) {
-            // a float's bits are the bfloat16's followed by 16 zero bits
+            // a float's bits are the bfloat16's followed by 16 zero bits; four at a time where the bits are aligned
             IntBuffer ints = at.asIntBuffer();
-            for (int i = 0; i < n; i++) {
+            int i = 0;
+            while (i < n && (start + i) % 4 != 0) {
+                ints.put(i, (src.get(start + i) & 0xffff) << 16);
+                i++;
+            }
+            if (at.order() == ByteOrder.LITTLE_ENDIAN) {
+                LongBuffer in = h.bits().duplicate().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer();
+                ByteBuffer outBytes = at.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+                outBytes.position(i * 4);
+                LongBuffer out = outBytes.slice().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer();
+                int quads = (n - i) / 4;
+                int first = (start + i) / 4;
+                for (int q = 0; q < quads; q++) {
+                    long x = in.get(first + q);
+                    out.put(2 * q, ((x & 0xFFFFL) << 16) | ((x & 0xFFFF0000L) << 32));
+                    out.put(2 * q + 1, (((x >>> 32) & 0xFFFFL) << 16) | (x & 0xFFFF000000000000L));
+                }
+                i += 4 * quads;
+            }
+            for (; i < n; i++) {
                 ints.put(i, (src.get(start + i) & 0xffff) << 16);
             }
         } else {

@@ -1,10 +1,6 @@
 package io.quarkiverse.memit.engine.model;
 
 import java.io.IOException;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
-import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -49,6 +45,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.quarkiverse.memit.engine.util.AtomicFiles;
+import io.quarkiverse.memit.engine.util.MappedFiles;
 
 /**
  * Reads and writes checkpoints in the Hugging Face safetensors format.
@@ -726,31 +723,9 @@ public final class Safetensors {
         }
     }
 
-    private static final MethodHandle INVOKE_CLEANER = findCleaner();
-
-    private static MethodHandle findCleaner() {
-        try {
-            Class<?> unsafeClass = Class.forName("sun.misc.Unsafe");
-            Field field = unsafeClass.getDeclaredField("theUnsafe");
-            field.setAccessible(true);
-            Object unsafe = field.get(null);
-            return MethodHandles.lookup()
-                    .findVirtual(unsafeClass, "invokeCleaner", MethodType.methodType(void.class, ByteBuffer.class))
-                    .bindTo(unsafe);
-        } catch (Throwable t) {
-            return null; // mappings are then released by the garbage collector
-        }
-    }
-
     /** Releases a mapping now; only called once nothing (no array, no view in use) refers to it. */
     static void unmap(ByteBuffer mapped) {
-        if (INVOKE_CLEANER != null && mapped != null && mapped.isDirect()) {
-            try {
-                INVOKE_CLEANER.invokeExact(mapped);
-            } catch (Throwable ignored) {
-                // left to the garbage collector
-            }
-        }
+        MappedFiles.unmap(mapped);
     }
 
     // =====================================================================================================

@@ -1,6 +1,12 @@
 package io.quarkiverse.memit.engine.stats;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Objects;
 import java.util.SplittableRandom;
 
@@ -8,10 +14,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.quarkiverse.memit.engine.util.MappedFiles;
 
 /**
  * {@code C⁻¹}, the inverse of a layer's second moment {@code C = E[k kᵀ]}, in float64: computed once per layer (one
@@ -32,16 +41,101 @@ public final class CovarianceInverse implements AutoCloseable {
     static final double WARN_RESIDUAL = 1e-6;
     static final double MAX_RESIDUAL = 1e-2;
 
+    /** A mapping of one C⁻¹ holds at most this many bytes (the limit of one {@code FileChannel.map}). */
+    private static final long MAX_MAPPING_BYTES = Integer.MAX_VALUE;
+
     private final NDManager manager;
     private final NDArray inverse;
     private final NDArray moment;
     private final double residual;
+    /** For a streamed inverse: its {@code .npy} file and where the float64 data starts; null when resident. */
+    private final Path file;
+    private final long dataOffset;
+    private final int dim;
 
     private CovarianceInverse(NDManager manager, NDArray inverse, NDArray moment, double residual) {
         this.manager = manager;
         this.inverse = inverse;
         this.moment = moment;
         this.residual = residual;
+        this.file = null;
+        this.dataOffset = 0;
+        this.dim = (int) inverse.getShape().get(0);
+    }
+
+    private CovarianceInverse(NDManager manager, Path file, long dataOffset, int dim, double residual) {
+        this.manager = manager;
+        this.inverse = null;
+        this.moment = null;
+        this.residual = residual;
+        this.file = file;
+        this.dataOffset = dataOffset;
+        this.dim = dim;
+    }
+
+    /**
+     * C⁻¹ read from its {@code .npy} file ({@code <f8}, C order, square) each time it is multiplied by, one mapped
+     * block of rows at a time, and unmapped again: nothing of it stays resident between edits, and the pages it reads
+     * are the page cache's, which the system may reclaim. Several layers' inverses (GPT-J-6B: 2.1 GB each) never need
+     * to sit in memory together.
+     *
+     * @param residual the relative residual recorded when it was computed
+     * @throws StatsFormatException if the file is not such a matrix
+     */
+    public static CovarianceInverse streamed(Path npy, double residual, NDManager parent) {
+        Npy.Layout layout = Npy.layout(npy);
+        if (layout.shape().length != 2 || layout.shape()[0] != layout.shape()[1] || !"<f8".equals(layout.descr())) {
+            throw new StatsFormatException(npy, null, "C⁻¹ must be a square <f8 matrix, got " + layout.descr() + " "
+                    + Arrays.toString(layout.shape()));
+        }
+        return new CovarianceInverse(parent.newSubManager(), npy, layout.dataOffset(), Math.toIntExact(layout.shape()[0]),
+                residual);
+    }
+
+    /** True when C⁻¹ is read from its file per product ({@link #streamed}) instead of held in memory. */
+    public boolean streamed() {
+        return file != null;
+    }
+
+    /**
+     * C⁻¹ k, float64 {@code [d, n]}, created in the current scope (like any operation on {@code k}).
+     *
+     * @param k float64 {@code [d, n]}
+     */
+    public NDArray times(NDArray k) {
+        if (file == null) {
+            return inverse.matMul(k);
+        }
+        long rowBytes = (long) dim * 8;
+        long rowsPerBlock = Math.max(1, MAX_MAPPING_BYTES / rowBytes);
+        NDList parts = new NDList();
+        try (FileChannel ch = FileChannel.open(file)) {
+            for (long r0 = 0; r0 < dim; r0 += rowsPerBlock) {
+                long rows = Math.min(rowsPerBlock, dim - r0);
+                MappedByteBuffer mapped = ch.map(FileChannel.MapMode.READ_ONLY, dataOffset + r0 * rowBytes, rows * rowBytes);
+                try {
+                    NDArray part;
+                    try (NDScope scope = new NDScope();
+                            NDArray block = k.getManager().create(mapped.order(ByteOrder.LITTLE_ENDIAN), new Shape(rows, dim),
+                                    DataType.FLOAT64)) {
+                        part = block.matMul(k);
+                        NDScope.unregister(part);
+                    }
+                    parts.add(part);
+                } finally {
+                    MappedFiles.unmap(mapped);
+                }
+            }
+        } catch (IOException e) {
+            parts.close();
+            throw new UncheckedIOException("cannot read C⁻¹ from " + file, e);
+        }
+        if (parts.size() == 1) {
+            return parts.get(0);
+        }
+        NDArray out = NDArrays.concat(parts, 0);
+        parts.close();
+        return out;
     }
 
     /**
@@ -175,16 +269,22 @@ public final class CovarianceInverse implements AutoCloseable {
 
     /** Writes {@code C⁻¹} as a float64 {@code .npy} (atomically). */
     public void save(Path file) {
-        Npy.writeMatrix(file, inverse);
+        Npy.writeMatrix(file, inverse());
     }
 
     /** @return {@code d_ff} */
     public int dim() {
-        return (int) inverse.getShape().get(0);
+        return dim;
     }
 
-    /** @return {@code C⁻¹}, float64 {@code [d_ff, d_ff]}, symmetric; owned by this instance, never modify it */
+    /**
+     * @return {@code C⁻¹}, float64 {@code [d_ff, d_ff]}, symmetric; owned by this instance, never modify it
+     * @throws IllegalStateException for a {@link #streamed} inverse (multiply with {@link #times(NDArray)})
+     */
     public NDArray inverse() {
+        if (inverse == null) {
+            throw new IllegalStateException("C⁻¹ is read from " + file + " per product; multiply with times(k)");
+        }
         return inverse;
     }
 

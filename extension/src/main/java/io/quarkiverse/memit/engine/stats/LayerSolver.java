@@ -195,7 +195,7 @@ public final class LayerSolver implements AutoCloseable {
         int n = checkKeys(keys);
         try (NDScope scope = new NDScope()) {
             NDArray k = keys.toType(DataType.FLOAT64, true);
-            NDArray w = covariance.inverse().matMul(k).divi(lambda); // BK_j, the new columns of V
+            NDArray w = covariance.times(k).divi(lambda); // BK_j, the new columns of V
             NDArray[] x = new NDArray[1];
             NDArray aInvK = protectedInverseTimes(k, x); // A⁻¹K_j = BK_j − V M VᵀK_j
             NDArray tInv = invert(identity(n).add(symmetric(k.transpose().matMul(aInvK))));
@@ -290,7 +290,7 @@ public final class LayerSolver implements AutoCloseable {
      * receives {@code X = M VᵀK} (null while nothing is preserved). Arrays belong to the current scope.
      */
     private NDArray protectedInverseTimes(NDArray k, NDArray[] xOut) {
-        NDArray y = covariance.inverse().matMul(k).divi(lambda);
+        NDArray y = covariance.times(k).divi(lambda);
         if (m == null) {
             return y;
         }

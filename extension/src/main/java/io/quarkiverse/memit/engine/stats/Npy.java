@@ -1,6 +1,7 @@
 package io.quarkiverse.memit.engine.stats;
 
 import java.io.BufferedInputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -83,6 +84,51 @@ final class Npy {
     }
 
     /** A parsed header: the element type and the shape (C order). */
+    /** Where a {@code .npy} file's data starts, and its type and shape as the header states them. */
+    record Layout(String descr, long[] shape, long dataOffset) {
+    }
+
+    /**
+     * Reads a {@code .npy} file's header only.
+     *
+     * @throws StatsFormatException if it is not a supported C-ordered {@code .npy} file
+     */
+    static Layout layout(Path file) {
+        try (InputStream raw = Files.newInputStream(file); CountingInput in = new CountingInput(raw)) {
+            Header h = readHeader(in, file, null);
+            return new Layout(h.dtype().descr, h.shape(), in.count);
+        } catch (IOException e) {
+            throw new UncheckedIOException("Cannot read " + file, e);
+        }
+    }
+
+    /** Counts the bytes read through it. */
+    private static final class CountingInput extends FilterInputStream {
+        long count;
+
+        CountingInput(InputStream in) {
+            super(in);
+        }
+
+        @Override
+        public int read() throws IOException {
+            int b = super.read();
+            if (b >= 0) {
+                count++;
+            }
+            return b;
+        }
+
+        @Override
+        public int read(byte[] buf, int off, int len) throws IOException {
+            int n = super.read(buf, off, len);
+            if (n > 0) {
+                count += n;
+            }
+            return n;
+        }
+    }
+
     record Header(DType dtype, long[] shape) {
 
         long numel() {

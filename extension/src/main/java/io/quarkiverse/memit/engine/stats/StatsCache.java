@@ -234,15 +234,48 @@ public final class StatsCache {
     public CovarianceInverse covarianceInverse(Entry entry, boolean keepMoment, NDManager manager) {
         SecondMoment stats = entry.moment();
         Path dir = directory(entry.key());
+        if (cachedInverse(entry) != null) {
+            LOG.info("C⁻¹ of layer {} read from {}", entry.key().layer(), dir);
+            return CovarianceInverse.load(dir.resolve(INVERSE_FILE), stats, keepMoment, manager);
+        }
+        return computeInverse(entry, keepMoment, manager);
+    }
+
+    /**
+     * {@code C⁻¹} of a cached second moment {@link CovarianceInverse#streamed streamed} from {@code mom2-inverse.npy}:
+     * computed and stored there first if absent (then freed), so only the file's pages are read when edits multiply by
+     * it.
+     */
+    public CovarianceInverse streamedInverse(Entry entry, NDManager manager) {
+        Path dir = directory(entry.key());
+        JsonNode info = cachedInverse(entry);
+        if (info == null) {
+            computeInverse(entry, false, manager).close();
+            info = cachedInverse(entry);
+        }
+        LOG.info("C⁻¹ of layer {} streamed from {}", entry.key().layer(), dir.resolve(INVERSE_FILE));
+        return CovarianceInverse.streamed(dir.resolve(INVERSE_FILE), info.path("residual").asDouble(Double.NaN), manager);
+    }
+
+    /** The info of a stored C⁻¹ computed from {@code entry}'s statistics, or null if there is none. */
+    private JsonNode cachedInverse(Entry entry) {
+        Path dir = directory(entry.key());
         Path infoFile = dir.resolve(INVERSE_INFO_FILE);
         if (Files.isRegularFile(infoFile) && Files.isRegularFile(dir.resolve(INVERSE_FILE))) {
             JsonNode info = readJson(infoFile);
+            SecondMoment stats = entry.moment();
             if (info.path("count").asLong(-1) == stats.count() && info.path("d_ff").asInt(-1) == stats.dim()) {
-                LOG.info("C⁻¹ of layer {} read from {}", entry.key().layer(), dir);
-                return CovarianceInverse.load(dir.resolve(INVERSE_FILE), stats, keepMoment, manager);
+                return info;
             }
             LOG.warn("Ignoring {}: it was computed from other statistics ({})", infoFile, info);
         }
+        return null;
+    }
+
+    private CovarianceInverse computeInverse(Entry entry, boolean keepMoment, NDManager manager) {
+        SecondMoment stats = entry.moment();
+        Path dir = directory(entry.key());
+        Path infoFile = dir.resolve(INVERSE_INFO_FILE);
         long start = System.nanoTime();
         CovarianceInverse inverse = CovarianceInverse.compute(stats, keepMoment, manager);
         try {

@@ -153,6 +153,36 @@ class HalfPrecisionWeightsTest {
         assertTrue(worst <= 1e-5 * Math.max(1, norm), "gradient through widened chunks: worst difference " + worst);
     }
 
+    @Test
+    void wideningIsExactAtEveryOffsetAndLength() {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+        int n = 4099;
+        java.nio.ByteBuffer bits = java.nio.ByteBuffer.allocateDirect(2 * n).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        short[] raw = new short[n];
+        for (int i = 0; i < n; i++) {
+            raw[i] = (short) random.nextInt(1 << 16);
+            bits.putShort(2 * i, raw[i]);
+        }
+        for (TensorDType type : new TensorDType[] { TensorDType.BF16, TensorDType.F16 }) {
+            ModelWeights.Half h = new ModelWeights.Half(type, new long[] { n }, bits, null, null);
+            for (int from : new int[] { 0, 1, 2, 3, 5, 8, 4000 }) {
+                for (int count : new int[] { 0, 1, 3, 4, 7, 64, 99 }) {
+                    java.nio.ByteBuffer out = java.nio.ByteBuffer.allocateDirect(4 * count).order(java.nio.ByteOrder.nativeOrder());
+                    ModelWeights.widen(h, from, count, out);
+                    float[] array = new float[count];
+                    ModelWeights.widen(h, from, count, array, 0);
+                    for (int i = 0; i < count; i++) {
+                        float expected = type == TensorDType.BF16 ? TensorDType.bf16ToF32(raw[from + i])
+                                : TensorDType.f16ToF32(raw[from + i]);
+                        assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(out.getFloat(4 * i)),
+                                type + " at " + (from + i));
+                        assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(array[i]));
+                    }
+                }
+            }
+        }
+    }
+
     private static long stored(Path checkpoint) {
         try (TensorSource s = Safetensors.open(checkpoint)) {
             long n = 0;

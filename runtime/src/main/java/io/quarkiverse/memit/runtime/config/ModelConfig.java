@@ -29,12 +29,51 @@ public interface ModelConfig {
     Optional<String> path();
 
     /**
-     * The type the weights are computed in. Only {@code float32} on the CPU: float16 and bfloat16 checkpoints are read
-     * and widened while loading (matrix products in those types are far slower on CPUs, and MEMIT's solves need the
-     * range); the value is checked so that a configuration asking for another one fails clearly.
+     * The precision the weights are held in while served: {@code auto} (each tensor as the checkpoint stores it),
+     * {@code float32}, {@code float16} or {@code bfloat16}. Arithmetic is float32 whatever this is: a float16 or
+     * bfloat16 weight stays 2 bytes in memory (memory-mapped from the checkpoint's files when they store it so, which
+     * lets processes on one host share the pages; rounded once at load otherwise) and is widened exactly, a chunk of
+     * rows at a time, as each product reaches it. {@code float32} widens everything at load: 4 bytes per parameter,
+     * no widening per pass. The FFN matrices an edit changes are float32 copies in every precision.
      */
-    @WithDefault("float32")
+    @WithDefault("auto")
     String dtype();
+
+    /**
+     * Where the weights and the forward passes live: {@code cpu}, {@code gpu} (the first GPU) or {@code gpu:N}. A GPU
+     * needs libtorch's CUDA build ({@code ai.djl.pytorch:pytorch-native-cu…} instead of {@code pytorch-native-cpu})
+     * and a CUDA driver; asking for one without them fails at startup with that message. The GPU path runs the same
+     * code as the CPU path on the other device (float32 arithmetic, MEMIT's solves in float64) and is untested.
+     */
+    @WithDefault("cpu")
+    String device();
+
+    /** What the memory check at startup sizes. */
+    MemoryConfig memory();
+
+    /**
+     * The memory check: before loading, the resident bytes the model will need are estimated from {@code config.json},
+     * the checkpoint's stored types and these settings, and a model whose estimate exceeds the memory available
+     * ({@code MemAvailable}, or what the cgroup limit leaves) is refused with the estimate, instead of being killed
+     * half-way through its load.
+     */
+    @ConfigGroup
+    interface MemoryConfig {
+
+        /** Refuse at startup a model whose estimated memory exceeds what is available. */
+        @WithDefault("true")
+        boolean check();
+
+        /**
+         * Sequences whose KV cache (keys and values of every layer, float32) the estimate reserves, each of
+         * {@code context-tokens} tokens.
+         */
+        @WithDefault("1")
+        int sequences();
+
+        /** Tokens per sequence the estimate reserves KV cache for; by default the model's context length. */
+        OptionalInt contextTokens();
+    }
 
     /**
      * Number of threads libtorch uses inside one operation (intra-op parallelism).

@@ -56,9 +56,12 @@ public class MemitResource {
     @GET
     @Path("model")
     @Produces(MediaType.APPLICATION_JSON)
-    @Operation(summary = "The served model: architecture, sizes, parameters and checkpoint path")
+    @Operation(summary = "The served model: architecture, sizes, parameters, checkpoint path, precision, device and the"
+            + " memory its weights hold")
     public ModelInfo model() {
-        return info();
+        ServedModel.WeightMemory w = model.weightMemory();
+        return ModelInfo.of(model.modelConfig(), model.directory(), model.precision().configName(), model.device().toString(),
+                new ModelInfo.WeightMemory(w.residentBytes(), w.mappedBytes(), w.byType(), w.wideningBufferBytes()));
     }
 
     @POST

@@ -1,7 +1,9 @@
 package io.quarkiverse.memit.runtime.rest;
 
 import java.nio.file.Path;
+import java.util.Map;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 
 import io.quarkiverse.memit.engine.model.ModelConfig;
@@ -18,7 +20,11 @@ import io.quarkiverse.memit.engine.model.ModelConfig;
  * @param context most tokens of prompt plus completion
  * @param parameters number of parameters
  * @param path the checkpoint directory
+ * @param dtype the precision the weights are held in ({@code quarkus.memit.model.dtype}); only in {@code GET /memit/model}
+ * @param device where they live ({@code quarkus.memit.model.device}); only in {@code GET /memit/model}
+ * @param weights the memory the weights hold; only in {@code GET /memit/model}
  */
+@JsonInclude(JsonInclude.Include.NON_NULL)
 public record ModelInfo(
         String architecture,
         int layers,
@@ -28,10 +34,32 @@ public record ModelInfo(
         int vocab,
         int context,
         long parameters,
-        String path) {
+        String path,
+        String dtype,
+        String device,
+        WeightMemory weights) {
+
+    /**
+     * Resident memory of the weights.
+     *
+     * @param residentBytes bytes the weights hold: float32 arrays and 2-byte tensors, mapped or not
+     * @param mappedBytes of those, the bytes mapped from the checkpoint's files (shared between processes)
+     * @param byType resident bytes by held type ({@code F32}, {@code F16}, {@code BF16})
+     * @param wideningBufferBytes the buffers 2-byte weights are widened into for products
+     */
+    public record WeightMemory(@JsonProperty("resident_bytes") long residentBytes,
+            @JsonProperty("mapped_bytes") long mappedBytes,
+            @JsonProperty("by_type") Map<String, Long> byType,
+            @JsonProperty("widening_buffer_bytes") long wideningBufferBytes) {
+    }
 
     static ModelInfo of(ModelConfig config, Path directory) {
+        return of(config, directory, null, null, null);
+    }
+
+    static ModelInfo of(ModelConfig config, Path directory, String dtype, String device, WeightMemory weights) {
         return new ModelInfo(config.architecture().modelType(), config.nLayers(), config.dModel(), config.nHeads(),
-                config.dFf(), config.vocabSize(), config.maxPositions(), config.parameterCount(), directory.toString());
+                config.dFf(), config.vocabSize(), config.maxPositions(), config.parameterCount(), directory.toString(),
+                dtype, device, weights);
     }
 }
