@@ -1,11 +1,14 @@
 package io.quarkiverse.memit.it;
 
 import static io.restassured.RestAssured.given;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.hamcrest.Matchers.is;
 
 import org.junit.jupiter.api.Test;
 
 import io.quarkiverse.memit.engine.model.ModelConfig;
+import io.quarkiverse.memit.engine.model.Safetensors;
+import io.quarkiverse.memit.engine.model.TensorSource;
 import io.quarkus.test.junit.QuarkusTest;
 
 @QuarkusTest
@@ -27,6 +30,31 @@ class ModelEndpointTest {
                 .body("context", is(config.maxPositions()))
                 .body("parameters", is((int) config.parameterCount()))
                 .body("path", is(ReferenceModel.PATH.toAbsolutePath().normalize().toString()));
+    }
+
+    @Test
+    void weightsStayInTheirStoragePrecisionAndTheirMemoryIsReported() {
+        long stored = 0;
+        try (TensorSource source = Safetensors.open(ReferenceModel.PATH)) {
+            for (String name : source.names()) {
+                stored += source.info(name).byteLength();
+            }
+        }
+        // the toy checkpoint stores float16: held as stored, mapped from its file, 2 bytes per parameter
+        given()
+                .when().get("/memit/model")
+                .then()
+                .statusCode(200)
+                .body("dtype", is("auto"))
+                .body("device", is("cpu"))
+                .body("weights.resident_bytes", is((int) stored))
+                .body("weights.mapped_bytes", is((int) stored))
+                .body("weights.by_type.F16", is((int) stored));
+        String metrics = given().when().get("/q/metrics").then().statusCode(200).extract().asString();
+        double resident = metrics.lines().filter(l -> l.startsWith("memit_model_weights_resident_bytes"))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst().orElse(-1);
+        assertEquals(stored, resident, "the meter reports the resident bytes: " + metrics.lines()
+                .filter(l -> l.startsWith("memit_model_weights")).toList());
     }
 
     @Test

@@ -142,7 +142,7 @@ public class ServedModel {
                     modelConfig.architecture().modelType(), dir, modelConfig.nLayers(), modelConfig.dModel(),
                     modelConfig.nHeads(), modelConfig.dFf(), modelConfig.vocabSize(), modelConfig.maxPositions(),
                     modelConfig.parameterCount(), MemoryEstimate.gb(model.residentWeightBytes()),
-                    model.residentWeightBytesByType(), MemoryEstimate.gb(model.mappedWeightBytes()), device, millis,
+                    model.residentWeightBytesByType(), MemoryEstimate.gb(model.mappedWeightBytes()), ModelDevice.name(device), millis,
                     JniUtils.getNumThreads());
         } catch (RuntimeException | LinkageError e) {
             String reason = reason(e);

@@ -138,6 +138,17 @@ public final class TargetOptimizer {
     }
 
     /**
+     * What one pass of {@code rows} prompts of {@code tokens} through {@code blocks} blocks holds: every block's
+     * activations, or, where blocks are recomputed for backward (2-byte weights), one block's and each block's input.
+     */
+    private long passBytes(int rows, int tokens, int blocks) {
+        if (model.heldInFloat32()) {
+            return activationBytes(model.config(), rows, tokens, blocks);
+        }
+        return activationBytes(model.config(), rows, tokens, 1) + (long) Float.BYTES * blocks * rows * tokens * dModel;
+    }
+
+    /**
      * The targets of a batch.
      *
      * @param targets Z: {@code [d_model, n]} float32, column i = z_i = h_i^L + δ_i
@@ -238,8 +249,7 @@ public final class TargetOptimizer {
             int longest = f.rows().stream().mapToInt(row -> row.ids().length).max().orElse(0);
             int r = rows + f.rows().size();
             int t = Math.max(tokens, longest);
-            boolean full = i - from == options.factsPerPass()
-                    || activationBytes(model.config(), r, t, blocks) > options.activationBytes();
+            boolean full = i - from == options.factsPerPass() || passBytes(r, t, blocks) > options.activationBytes();
             if (i > from && full) {
                 chunks.add(facts.subList(from, i));
                 from = i;

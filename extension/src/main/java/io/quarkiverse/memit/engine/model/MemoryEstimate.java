@@ -18,7 +18,8 @@ import java.util.TreeMap;
  * @param kvCache keys and values of {@code sequences × contextTokens} tokens in every layer, float32
  * @param generations the edited layers' float32 FFN output matrices, twice: the served generation and the next one
  *        while it is prepared
- * @param solver the edited layers' C⁻¹ (float64 {@code d_ff × d_ff}) held for edits
+ * @param solver preparing the edit statistics, one layer at a time: its second moment, C⁻¹ and the inversion's
+ *        workspace (three float64 {@code d_ff × d_ff}); afterwards C⁻¹ is streamed from its file per edit
  * @param editWork what one edit's target optimisation may hold (its configured activation budget)
  * @param widening the buffers 2-byte weights are widened into
  * @param runtime libtorch, the JVM, the tokenizer: a fixed allowance
@@ -54,7 +55,7 @@ public record MemoryEstimate(long weights, long kvCache, long generations, long 
         long kv = (long) s.sequences() * s.contextTokens() * config.nLayers() * 2L * config.dModel() * 4;
         long matrix = (long) config.dModel() * config.dFf() * 4;
         long generations = 2L * s.editedLayers() * matrix;
-        long solver = (long) s.editedLayers() * config.dFf() * config.dFf() * 8;
+        long solver = s.editedLayers() > 0 ? 3L * config.dFf() * config.dFf() * 8 : 0;
         return new MemoryEstimate(weights, kv, generations, solver, s.editedLayers() > 0 ? s.editWork() : 0,
                 anyHalf ? WIDENING_BYTES : 0, RUNTIME_BYTES);
     }
@@ -79,7 +80,7 @@ public record MemoryEstimate(long weights, long kvCache, long generations, long 
 
     /** The figures, e.g. for a log line: {@code 13.4 GB (weights 12.1 GB, KV cache ...)}. */
     public String describe() {
-        return String.format(Locale.ROOT, "%s (weights %s, KV cache %s, edited generations %s, edit solver %s, edit work %s,"
+        return String.format(Locale.ROOT, "%s (weights %s, KV cache %s, edited generations %s, edit statistics %s, edit work %s,"
                 + " widening buffers %s, runtime %s)", gb(total()), gb(weights), gb(kvCache), gb(generations), gb(solver),
                 gb(editWork), gb(widening), gb(runtime));
     }

@@ -46,6 +46,11 @@ public final class ModelDevice {
         throw new IllegalArgumentException("device '" + value + "' is not one of cpu, gpu, gpu:N (N ≥ 0)");
     }
 
+    /** The setting's spelling of a device: {@code cpu} or {@code gpu:N}. */
+    public static String name(Device device) {
+        return device.isGpu() ? "gpu:" + device.getDeviceId() : "cpu";
+    }
+
     /**
      * Checks that libtorch can use {@code device}.
      *

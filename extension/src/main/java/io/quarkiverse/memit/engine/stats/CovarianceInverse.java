@@ -52,6 +52,7 @@ public final class CovarianceInverse implements AutoCloseable {
     private final Path file;
     private final long dataOffset;
     private final int dim;
+    private final long mappingBytes;
 
     private CovarianceInverse(NDManager manager, NDArray inverse, NDArray moment, double residual) {
         this.manager = manager;
@@ -61,9 +62,10 @@ public final class CovarianceInverse implements AutoCloseable {
         this.file = null;
         this.dataOffset = 0;
         this.dim = (int) inverse.getShape().get(0);
+        this.mappingBytes = 0;
     }
 
-    private CovarianceInverse(NDManager manager, Path file, long dataOffset, int dim, double residual) {
+    private CovarianceInverse(NDManager manager, Path file, long dataOffset, int dim, double residual, long mappingBytes) {
         this.manager = manager;
         this.inverse = null;
         this.moment = null;
@@ -71,6 +73,7 @@ public final class CovarianceInverse implements AutoCloseable {
         this.file = file;
         this.dataOffset = dataOffset;
         this.dim = dim;
+        this.mappingBytes = mappingBytes;
     }
 
     /**
@@ -83,13 +86,18 @@ public final class CovarianceInverse implements AutoCloseable {
      * @throws StatsFormatException if the file is not such a matrix
      */
     public static CovarianceInverse streamed(Path npy, double residual, NDManager parent) {
+        return streamed(npy, residual, parent, MAX_MAPPING_BYTES);
+    }
+
+    /** As {@link #streamed(Path, double, NDManager)}, mapping at most {@code mappingBytes} at a time (tests). */
+    static CovarianceInverse streamed(Path npy, double residual, NDManager parent, long mappingBytes) {
         Npy.Layout layout = Npy.layout(npy);
         if (layout.shape().length != 2 || layout.shape()[0] != layout.shape()[1] || !"<f8".equals(layout.descr())) {
             throw new StatsFormatException(npy, null, "C⁻¹ must be a square <f8 matrix, got " + layout.descr() + " "
                     + Arrays.toString(layout.shape()));
         }
         return new CovarianceInverse(parent.newSubManager(), npy, layout.dataOffset(), Math.toIntExact(layout.shape()[0]),
-                residual);
+                residual, mappingBytes);
     }
 
     /** True when C⁻¹ is read from its file per product ({@link #streamed}) instead of held in memory. */
@@ -107,7 +115,7 @@ public final class CovarianceInverse implements AutoCloseable {
             return inverse.matMul(k);
         }
         long rowBytes = (long) dim * 8;
-        long rowsPerBlock = Math.max(1, MAX_MAPPING_BYTES / rowBytes);
+        long rowsPerBlock = Math.max(1, mappingBytes / rowBytes);
         NDList parts = new NDList();
         try (FileChannel ch = FileChannel.open(file)) {
             for (long r0 = 0; r0 < dim; r0 += rowsPerBlock) {

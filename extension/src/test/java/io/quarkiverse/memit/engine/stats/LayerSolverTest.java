@@ -82,6 +82,26 @@ class LayerSolverTest {
     }
 
     @Test
+    void inverseStreamedFromItsFileSolvesAsTheResidentOne(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        java.nio.file.Path file = dir.resolve("mom2-inverse.npy");
+        covariance.save(file);
+        // 7 rows of 48 float64 per mapping: seven blocks, the last one short
+        try (CovarianceInverse streamed = CovarianceInverse.streamed(file, covariance.residual(), root, 7L * D * 8 + 5)) {
+            assertTrue(streamed.streamed());
+            assertEquals(D, streamed.dim());
+            assertThrows(IllegalStateException.class, streamed::inverse);
+            NDArray k = gaussian(m, D, 4, 55);
+            assertEquals(0, relativeDifference(streamed.times(k), covariance.times(k)), "the same products, block by block");
+            try (LayerSolver fromFile = new LayerSolver(streamed, LAMBDA)) {
+                fromFile.preserve("earlier", gaussian(m, D, 6, 9));
+                solver.preserve("earlier", gaussian(m, D, 6, 9));
+                double rel = relativeDifference(fromFile.adjustedKeys(k), solver.adjustedKeys(k));
+                assertTrue(rel < 1e-12, "relative difference " + rel);
+            }
+        }
+    }
+
+    @Test
     void woodburyEqualsDirectInvertingOnlyNByN() {
         for (int n : new int[] { 1, 5, 20 }) {
             NDArray k = gaussian(m, D, n, 100 + n);

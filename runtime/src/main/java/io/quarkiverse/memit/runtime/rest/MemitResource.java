@@ -29,6 +29,7 @@ import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 import io.quarkiverse.memit.engine.generate.Completion;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
 import io.quarkiverse.memit.engine.generate.TokenListener;
+import io.quarkiverse.memit.engine.model.ModelDevice;
 import io.quarkiverse.memit.runtime.ModelUnavailableException;
 import io.quarkiverse.memit.runtime.ServedModel;
 import io.smallrye.common.annotation.Blocking;
@@ -60,7 +61,8 @@ public class MemitResource {
             + " memory its weights hold")
     public ModelInfo model() {
         ServedModel.WeightMemory w = model.weightMemory();
-        return ModelInfo.of(model.modelConfig(), model.directory(), model.precision().configName(), model.device().toString(),
+        return ModelInfo.of(model.modelConfig(), model.directory(), model.precision().configName(),
+                ModelDevice.name(model.device()),
                 new ModelInfo.WeightMemory(w.residentBytes(), w.mappedBytes(), w.byType(), w.wideningBufferBytes()));
     }
 
