@@ -607,7 +607,7 @@ public final class TargetOptimizer {
                 // 0.8 GB a block); then the blocks are run without a graph and their gradients recomputed one by one
                 Recomputed recomputed = model.heldInFloat32() ? null : Recomputed.run(model, request, zLayer, lossLayer);
                 NDArray topGradient = null;
-                try (GradientCollector collector = CausalLm.pytorch().newGradientCollector()) {
+                try (GradientCollector collector = CausalLm.gradientCollector()) {
                     // [b, seq, d_model] after block lossLayer
                     NDArray hidden = recomputed != null ? recomputed.top() : model.forward(request).hidden();
                     long[] at = new long[nLabels + na];
@@ -778,7 +778,7 @@ public final class TargetOptimizer {
                 int layer = zLayer + 1 + i;
                 NDArray x = inputs.get(i);
                 x.setRequiresGradient(true);
-                try (GradientCollector collector = CausalLm.pytorch().newGradientCollector()) {
+                try (GradientCollector collector = CausalLm.gradientCollector()) {
                     NDArray y = model.forward(request.withoutHooks().startFrom(layer, x).stopBefore(layer + 1)).hidden();
                     collector.backward(y.mul(g).sum());
                     NDArray next = x.getGradient().duplicate();

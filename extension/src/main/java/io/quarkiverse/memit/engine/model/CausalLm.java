@@ -25,6 +25,8 @@ import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
 
 /**
  * A decoder-only transformer computing the same function as Hugging Face's modeling code for its architecture,
@@ -109,6 +111,37 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         return switch (config.architecture()) {
             case GPTJ -> new GptJ(config, weights, manager);
             case GPT_NEOX -> new GptNeoX(config, weights, manager);
+        };
+    }
+
+    /** Threads inside a {@link #gradientCollector()}: only there do forward passes record for autograd. */
+    private static final ThreadLocal<Boolean> COLLECTING = ThreadLocal.withInitial(() -> false);
+
+    /**
+     * A gradient collector for backward passes through {@link #forward}. Forward passes record operations for autograd
+     * only while one is open on their thread; elsewhere they run without a graph whatever libtorch's grad mode of the
+     * thread is (it is on by default on every thread but the one that started the engine), so inference never builds
+     * a graph or keeps what one would need.
+     */
+    public static GradientCollector gradientCollector() {
+        GradientCollector collector = pytorch().newGradientCollector();
+        COLLECTING.set(true);
+        return new GradientCollector() {
+            @Override
+            public void backward(NDArray target) {
+                collector.backward(target);
+            }
+
+            @Override
+            public void zeroGradients() {
+                collector.zeroGradients();
+            }
+
+            @Override
+            public void close() {
+                COLLECTING.set(false);
+                collector.close();
+            }
         };
     }
 
@@ -260,8 +293,26 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
 
     // ---------------------------------------------------------------- forward
 
-    /** Runs one forward pass; see {@link ForwardRequest} for what it can do. */
+    /**
+     * Runs one forward pass; see {@link ForwardRequest} for what it can do. It records for autograd inside a
+     * {@link #gradientCollector()} only.
+     */
     public ForwardResult forward(ForwardRequest r) {
+        boolean record = COLLECTING.get();
+        boolean mode = JniUtils.isGradMode();
+        if (mode != record) {
+            JniUtils.setGradMode(record);
+        }
+        try {
+            return pass(r);
+        } finally {
+            if (mode != record) {
+                JniUtils.setGradMode(mode);
+            }
+        }
+    }
+
+    private ForwardResult pass(ForwardRequest r) {
         NDManager out = r.resultManager != null ? r.resultManager : manager;
         int batch = r.batch();
         int seq = r.seqLen();

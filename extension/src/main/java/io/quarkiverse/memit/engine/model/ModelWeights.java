@@ -6,7 +6,6 @@ import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
 import java.nio.ShortBuffer;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -471,12 +470,5 @@ final class ModelWeights implements AutoCloseable {
                 h.mapping().close();
             }
         }
-    }
-
-    /** Names of the tensors by held type, for messages. */
-    List<String> describe() {
-        List<String> out = new ArrayList<>();
-        residentBytesByType().forEach((t, b) -> out.add(t + " " + b + " bytes"));
-        return out;
     }
 }

@@ -188,7 +188,7 @@ public final class LanguageModelTrainer implements AutoCloseable {
             scope.suppressNotUsedWarning();
             optimizer.zeroGradients();
             NDArray loss;
-            try (GradientCollector gc = CausalLm.pytorch().newGradientCollector()) {
+            try (GradientCollector gc = CausalLm.gradientCollector()) {
                 loss = nll(b, m, true);
                 gc.backward(loss);
             }

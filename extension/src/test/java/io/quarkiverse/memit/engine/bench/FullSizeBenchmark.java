@@ -111,6 +111,9 @@ public final class FullSizeBenchmark {
                 if (parts.contains("memit")) {
                     FullSizeMemit.run(model, dir, work, root);
                 }
+                if (parts.contains("stats")) {
+                    FullSizeMemit.stats(model, dir, root);
+                }
                 if (parts.contains("solve")) {
                     FullSizeMemit.solve(model, dir, work, root);
                 }

@@ -37,7 +37,11 @@ import io.quarkiverse.memit.engine.model.FfnOutWeights;
 import io.quarkiverse.memit.engine.model.Tokenizer;
 import io.quarkiverse.memit.engine.stats.CovarianceInverse;
 import io.quarkiverse.memit.engine.stats.LayerSolver;
+import io.quarkiverse.memit.engine.stats.LayerStats;
+import io.quarkiverse.memit.engine.stats.SecondMoment;
 import io.quarkiverse.memit.engine.stats.StatsCache;
+import io.quarkiverse.memit.engine.stats.StatsCorpus;
+import io.quarkiverse.memit.engine.stats.StatsOptions;
 import io.quarkiverse.memit.engine.weights.EditableModel;
 import io.quarkiverse.memit.engine.weights.Generation;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
@@ -216,6 +220,32 @@ final class FullSizeMemit {
             }
         }
         inverse.close();
+    }
+
+    /**
+     * The second-moment pass over a corpus ({@code -Dmemit.corpus}, default the toy world's texts;
+     * {@code -Dmemit.samples} documents, default 2000) for layer 1, at two batch sizes: peak RSS above the loaded
+     * model for each, which must not grow with the batch or the number of blocks.
+     */
+    static void stats(CausalLm model, Path checkpoint, NDManager root) throws IOException {
+        Path corpus = Path.of(System.getProperty("memit.corpus", "extension/src/test/resources/toy-world/corpus.txt"));
+        Tokenizer tokenizer = Tokenizer.load(checkpoint);
+        int layer = Math.min(1, model.config().nLayers() - 1);
+        for (int batchTokens : new int[] { 256, 2048 }) {
+            long rss = FullSizeBenchmark.status("VmRSS");
+            FullSizeBenchmark.resetPeak();
+            long t = System.nanoTime();
+            StatsOptions options = StatsOptions.defaults().withSamples(Integer.getInteger("memit.samples", 2000))
+                    .withMaxLength(64).withBatchTokens(batchTokens);
+            Map<Integer, SecondMoment> moments = LayerStats.collect(model, tokenizer, StatsCorpus.of(corpus), options,
+                    List.of(layer), root);
+            long keys = moments.get(layer).count();
+            moments.values().forEach(SecondMoment::close);
+            System.out.printf(Locale.ROOT, "statistics of layer %d, batches of ≤ %d tokens: %d keys in %.1f s; peak RSS %.2f GB, "
+                    + "%.2f GB above the process before the pass; load average %s%n", layer, batchTokens, keys, seconds(t),
+                    FullSizeBenchmark.status("VmHWM") / 1e9, (FullSizeBenchmark.status("VmHWM") - rss) / 1e9,
+                    FullSizeBenchmark.loadAverage());
+        }
     }
 
     /**

@@ -26,6 +26,9 @@ import ai.djl.ndarray.types.Shape;
 import io.quarkiverse.memit.engine.eval.TargetScorer;
 import io.quarkiverse.memit.engine.model.Architecture;
 import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.WeightPrecision;
+import io.quarkiverse.memit.engine.model.TensorDType;
+import io.quarkiverse.memit.engine.model.RandomCheckpoint;
 import io.quarkiverse.memit.engine.model.FfnOutWeights;
 import io.quarkiverse.memit.engine.model.ForwardHook;
 import io.quarkiverse.memit.engine.model.ForwardRequest;
@@ -330,6 +333,47 @@ class MemitTest {
                     () -> memit(hp).execute(REWRITES, broken, m));
             assertTrue(e.stage().contains("targets"), e.getMessage());
         }
+    }
+
+    @Test
+    void anEditOverTwoByteWeightsOnAnyThreadEqualsTheFloat32One() throws Exception {
+        // bfloat16 weights, mapped and widened per product; targets optimised by recomputing block by block; run on a
+        // thread of its own, as the editing thread is (libtorch's grad mode is on by default on new threads)
+        Path bf16 = dir.resolve("neox-bf16");
+        RandomCheckpoint.write(bf16, TinyModels.neox(true), 5, TensorDType.BF16);
+        TinyModels.writeTokenizer(bf16);
+        MemitHyperparams hp = MemitHyperparams.toy(Architecture.GPT_NEOX).withLayers(List.of(0, 1)).withLossLayer(2)
+                .withOptimisation(4, 0.5).withMom2UpdateWeight(100);
+        List<Rewrite> rewrites = List.of(new Rewrite("Ann", "{} is in", "Rome"), new Rewrite("Bob", "{} plays", "chess"));
+        float[][] residuals = new float[2][];
+        int i = 0;
+        for (WeightPrecision precision : new WeightPrecision[] { WeightPrecision.AUTO, WeightPrecision.FLOAT32 }) {
+            try (NDManager m = manager.newSubManager(); CausalLm model = CausalLm.load(bf16, m, precision)) {
+                assertEquals(precision == WeightPrecision.FLOAT32, model.heldInFloat32());
+                Map<Integer, NDArray> c = EditFixtures.secondMoments(model, tokenizer, hp.layers(), m);
+                Memit memit = new Memit(model, tokenizer, hp, DirectKeySolver.of(c, hp), EditFixtures.TEMPLATES,
+                        Memit.Options.DEFAULTS);
+                java.util.concurrent.ExecutorService thread = java.util.concurrent.Executors.newSingleThreadExecutor();
+                try {
+                    residuals[i++] = thread.submit(() -> {
+                        try (Delta delta = memit.execute(rewrites, null, m)) {
+                            return delta.layer(1).residuals().toType(ai.djl.ndarray.types.DataType.FLOAT32, false)
+                                    .toFloatArray();
+                        }
+                    }).get();
+                } finally {
+                    thread.shutdown();
+                }
+            }
+        }
+        double worst = 0;
+        double norm = 0;
+        for (int k = 0; k < residuals[0].length; k++) {
+            worst = Math.max(worst, Math.abs(residuals[0][k] - residuals[1][k]));
+            norm = Math.max(norm, Math.abs(residuals[1][k]));
+        }
+        assertTrue(norm > 0);
+        assertTrue(worst <= 1e-4 * norm, "residuals of the edit: worst difference " + worst + " of " + norm);
     }
 
     @Test

@@ -264,7 +264,7 @@ class ForwardBehaviourTest {
             NDArray delta = m.randomNormal(new Shape(1, d)).mul(0.1f);
             delta.setRequiresGradient(true);
             float[] grad;
-            try (GradientCollector gc = CausalLm.pytorch().newGradientCollector()) {
+            try (GradientCollector gc = CausalLm.gradientCollector()) {
                 NDArray logits = model.forward(ForwardRequest.rightPadded(rows, 0).hook(new ForwardHook.ResidualEdit(1, at, delta))
                         .resultManager(m)).logits();
                 gc.backward(logits.mul(probe).sum());

@@ -17,9 +17,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 
@@ -73,15 +70,15 @@ class HalfPrecisionWeightsTest {
     void halfPrecisionFileServedInTwoBytesGivesTheLogitsOfItsFloat32Widening(String fixture, TensorDType storage)
             throws IOException {
         Path checkpoint = rounded(fixture, storage);
-        Inputs in = Inputs.of(fixture);
+        ParityInputs in = ParityInputs.of(fixture);
         float[] expected = huggingFace(fixture);
         try (CausalLm half = CausalLm.load(checkpoint, manager, WeightPrecision.AUTO, SMALL_CHUNK);
                 CausalLm wide = CausalLm.load(checkpoint, manager, WeightPrecision.FLOAT32);
                 NDManager m = manager.newSubManager()) {
             assertEquals(Map.of(storage, stored(checkpoint)), half.residentWeightBytesByType());
             assertEquals(stored(checkpoint), half.mappedWeightBytes(), "every weight stays mapped from the file");
-            float[] a = half.forward(ForwardRequest.tokens(in.ids, in.lengths).resultManager(m)).logits().toFloatArray();
-            float[] b = wide.forward(ForwardRequest.tokens(in.ids, in.lengths).resultManager(m)).logits().toFloatArray();
+            float[] a = half.forward(ForwardRequest.tokens(in.ids(), in.lengths()).resultManager(m)).logits().toFloatArray();
+            float[] b = wide.forward(ForwardRequest.tokens(in.ids(), in.lengths()).resultManager(m)).logits().toFloatArray();
             double widening = in.maxDiff(a, b, half.config().vocabSize());
             double rounding = in.maxDiff(a, expected, half.config().vocabSize());
             System.out.printf("%s %s: max |Δlogit| vs float32 widening %.2e, vs HF on the float32 weights %.2e%n", fixture,
@@ -113,12 +110,12 @@ class HalfPrecisionWeightsTest {
     void roundingAtLoadEqualsAFileStoredInThatPrecision() throws IOException {
         Path f32 = TestResources.path("hf-parity/gptj");
         Path bf16 = rounded("gptj", TensorDType.BF16);
-        Inputs in = Inputs.of("gptj");
+        ParityInputs in = ParityInputs.of("gptj");
         try (CausalLm atLoad = CausalLm.load(f32, manager, WeightPrecision.BFLOAT16, SMALL_CHUNK);
                 CausalLm stored = CausalLm.load(bf16, manager, WeightPrecision.AUTO, SMALL_CHUNK);
                 NDManager m = manager.newSubManager()) {
-            float[] a = atLoad.forward(ForwardRequest.tokens(in.ids, in.lengths).resultManager(m)).logits().toFloatArray();
-            float[] b = stored.forward(ForwardRequest.tokens(in.ids, in.lengths).resultManager(m)).logits().toFloatArray();
+            float[] a = atLoad.forward(ForwardRequest.tokens(in.ids(), in.lengths()).resultManager(m)).logits().toFloatArray();
+            float[] b = stored.forward(ForwardRequest.tokens(in.ids(), in.lengths()).resultManager(m)).logits().toFloatArray();
             assertEquals(0, in.maxDiff(a, b, atLoad.config().vocabSize()), "the same bits, the same logits");
         }
     }
@@ -126,15 +123,15 @@ class HalfPrecisionWeightsTest {
     @Test
     void gradientsFlowThroughTwoByteWeightsAsThroughFloat32() throws IOException {
         Path bf16 = rounded("gpt-neox-parallel", TensorDType.BF16);
-        Inputs in = Inputs.of("gpt-neox-parallel");
+        ParityInputs in = ParityInputs.of("gpt-neox-parallel");
         float[][] grads = new float[2][];
         int i = 0;
         for (WeightPrecision p : new WeightPrecision[] { WeightPrecision.AUTO, WeightPrecision.FLOAT32 }) {
             try (CausalLm model = CausalLm.load(bf16, manager, p, SMALL_CHUNK); NDManager m = manager.newSubManager()) {
                 NDArray delta = m.zeros(new ai.djl.ndarray.types.Shape(1, model.config().dModel()));
                 delta.setRequiresGradient(true);
-                try (var collector = CausalLm.pytorch().newGradientCollector()) {
-                    ForwardRequest r = ForwardRequest.tokens(in.ids, in.lengths).resultManager(m)
+                try (var collector = CausalLm.gradientCollector()) {
+                    ForwardRequest r = ForwardRequest.tokens(in.ids(), in.lengths()).resultManager(m)
                             .hook(new ForwardHook.ResidualEdit(0, new TokenPositions(new int[] { 0 }, new int[] { 2 }),
                                     new int[] { 0 }, delta));
                     NDArray logits = model.forward(r).logits();
@@ -196,40 +193,6 @@ class HalfPrecisionWeightsTest {
     private static float[] huggingFace(String fixture) {
         try (TensorSource logits = Safetensors.open(TestResources.path("hf-parity/" + fixture + "/expected_logits.safetensors"))) {
             return logits.readFloats("logits");
-        }
-    }
-
-    /** The fixture's right-padded batch. */
-    record Inputs(long[][] ids, int[] lengths) {
-        static Inputs of(String fixture) throws IOException {
-            JsonNode inputs = new ObjectMapper()
-                    .readTree(Files.readString(TestResources.path("hf-parity/" + fixture).resolve("inputs.json")));
-            int batch = inputs.get("input_ids").size();
-            int seq = inputs.get("input_ids").get(0).size();
-            long[][] ids = new long[batch][seq];
-            int[] lengths = new int[batch];
-            for (int b = 0; b < batch; b++) {
-                for (int t = 0; t < seq; t++) {
-                    ids[b][t] = inputs.get("input_ids").get(b).get(t).asLong();
-                    lengths[b] += inputs.get("attention_mask").get(b).get(t).asInt();
-                }
-            }
-            return new Inputs(ids, lengths);
-        }
-
-        /** The largest difference at real positions. */
-        double maxDiff(float[] a, float[] b, int vocab) {
-            int seq = ids[0].length;
-            double worst = 0;
-            for (int r = 0; r < ids.length; r++) {
-                for (int t = 0; t < lengths[r]; t++) {
-                    for (int v = 0; v < vocab; v++) {
-                        int i = (r * seq + t) * vocab + v;
-                        worst = Math.max(worst, Math.abs(a[i] - b[i]));
-                    }
-                }
-            }
-            return worst;
         }
     }
 }

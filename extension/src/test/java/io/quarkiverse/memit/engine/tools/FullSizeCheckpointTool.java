@@ -70,7 +70,7 @@ public final class FullSizeCheckpointTool {
         long start = System.nanoTime();
         long bytes = write(out, model, layers, seed, vocab);
         System.out.printf(Locale.ROOT, "Wrote %s (%s) to %s: %.2f GB of weights in %.1f s%n", model,
-                layers == null ? "all layers" : layers + " layers", out.toAbsolutePath(), bytes / 1e9,
+                layers == null ? "all layers" : layers + (layers == 1 ? " layer" : " layers"), out.toAbsolutePath(), bytes / 1e9,
                 (System.nanoTime() - start) / 1e9);
     }
 

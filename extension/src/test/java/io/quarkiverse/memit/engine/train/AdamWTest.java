@@ -42,7 +42,7 @@ class AdamWTest {
     /** Sets p's gradient to c: the gradient of sum(p ⊙ c). */
     private static void setGradient(NDArray p, float[] c, NDManager m) {
         NDArray coefficients = m.create(c, p.getShape());
-        try (GradientCollector gc = CausalLm.pytorch().newGradientCollector()) {
+        try (GradientCollector gc = CausalLm.gradientCollector()) {
             gc.backward(p.mul(coefficients).sum());
         }
     }

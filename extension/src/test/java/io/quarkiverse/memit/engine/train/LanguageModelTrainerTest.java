@@ -93,7 +93,7 @@ class LanguageModelTrainerTest {
             for (NDArray w : model.weights().values()) {
                 assertTrue(JniUtils.requiresGrad((PtNDArray) w));
             }
-            try (NDManager m = manager.newSubManager(); GradientCollector gc = CausalLm.pytorch().newGradientCollector()) {
+            try (NDManager m = manager.newSubManager(); GradientCollector gc = CausalLm.gradientCollector()) {
                 gc.backward(trainer.batchLoss(facts, m));
                 for (Map.Entry<String, NDArray> e : model.weights().entrySet()) {
                     assertTrue(e.getValue().getGradient().abs().sum().getFloat() > 0, e.getKey() + " gets no gradient");
@@ -155,7 +155,7 @@ class LanguageModelTrainerTest {
         try (CausalLm model = TrainingFixtures.randomModel(TinyModels.gptj(), 14, manager);
                 LanguageModelTrainer trainer = new LanguageModelTrainer(model, TrainingConfig.defaults());
                 NDManager m = manager.newSubManager()) {
-            try (GradientCollector gc = CausalLm.pytorch().newGradientCollector()) {
+            try (GradientCollector gc = CausalLm.gradientCollector()) {
                 gc.backward(trainer.batchLoss(batch, m));
             }
             long used = batch.get(0)[2];
@@ -229,7 +229,7 @@ class LanguageModelTrainerTest {
             throws InterruptedException {
         Map<String, NDArray> weights = trainer.model().weights();
         try (NDManager m = manager.newSubManager()) {
-            try (GradientCollector gc = CausalLm.pytorch().newGradientCollector()) {
+            try (GradientCollector gc = CausalLm.gradientCollector()) {
                 NDArray loss = trainer.batchLoss(batch, m);
                 if (collectGarbage) {
                     for (int i = 0; i < 3; i++) {
