@@ -262,9 +262,19 @@ final class ModelWeights implements AutoCloseable {
             return d.array();
         }
         Half h = (Half) s;
-        float[] out = new float[Math.toIntExact(h.numel())];
-        widen(h, 0, out.length, out, 0);
-        return CausalLm.owned(scope.create(out, new Shape(h.shape())));
+        int n = Math.toIntExact(h.numel());
+        Shape shape = new Shape(h.shape());
+        NDArray out = scope.create(shape, DataType.FLOAT32);
+        ByteBuffer target = out.toByteBuffer(true);
+        if (target.isDirect() && !target.isReadOnly() && target.capacity() == n * 4L) {
+            // widened straight into the array's own memory: no Java copy, no direct buffer left to the collector
+            widenInto(h, 0, n, target.order(ByteOrder.nativeOrder()));
+            return out;
+        }
+        out.close();
+        float[] values = new float[n];
+        widen(h, 0, n, values, 0);
+        return CausalLm.owned(scope.create(values, shape));
     }
 
     /**
