@@ -275,12 +275,14 @@ public final class Memit {
             TargetOptimizer.Options passes = new TargetOptimizer.Options(options.mode(), options.factsPerPass(),
                     options.activationBytes());
             TargetOptimizer optimizer = new TargetOptimizer(model, tokenizer, hparams, templates, passes, cancellation);
+            long start = System.nanoTime();
             TargetOptimizer.Targets targets = optimizer.optimize(rewrites, baseWeights, work);
             requireFinite(targets.targets(), "targets z", zLayer);
             if (LOG.isInfoEnabled()) {
-                LOG.info("MEMIT targets at layer {}: {} rewrites in {} {} pass(es), {} of them converged", zLayer, n,
+                LOG.info("MEMIT targets at layer {}: {} rewrites in {} {} pass(es), {} of them converged, in {} s", zLayer, n,
                         targets.passes(), options.mode().name().toLowerCase(Locale.ROOT),
-                        targets.stats().stream().filter(TargetStats::converged).count());
+                        targets.stats().stream().filter(TargetStats::converged).count(),
+                        String.format(Locale.ROOT, "%.1f", seconds(start)));
             }
             KeyComputer keyComputer = new KeyComputer(model, tokenizer, templates, hparams.factTokenStrategy(),
                     options.rowsPerPass());
@@ -357,13 +359,17 @@ public final class Memit {
                 a.attach(updateManager);
                 k.attach(updateManager);
                 Delta.LayerUpdate update = new Delta.LayerUpdate(layer, r, a, k);
+                long applyStart = System.nanoTime();
                 NDArray weight = update.applyTo(model, baseWeights, work);
                 requireFinite(weight, "updated weight", layer);
                 edited.put(layer, weight);
                 updates.add(update);
                 if (LOG.isInfoEnabled()) {
-                    LOG.info("MEMIT layer {}: {} keys, mean z error {}, |Δ| {}", layer, rewrites.size(),
-                            String.format("%.4f", meanColumnNorm(missing)), String.format("%.4f", frobenius(update)));
+                    LOG.info("MEMIT layer {}: {} keys, mean z error {}, |Δ| {}; keys {} s, solve {} s, W + RAᵀ {} s", layer,
+                            rewrites.size(), String.format("%.4f", meanColumnNorm(missing)),
+                            String.format("%.4f", frobenius(update)), String.format("%.1f", read.keySeconds()),
+                            String.format("%.1f", read.solveSeconds()),
+                            String.format(Locale.ROOT, "%.1f", seconds(applyStart)));
                 }
             }
         }
@@ -379,7 +385,7 @@ public final class Memit {
      * ({@code [d_model, n]} float32), the keys K ({@code [d_ff, n]} float64) and the adjusted keys
      * (λC + μGGᵀ + KKᵀ)⁻¹K ({@code [d_ff, n]} float64).
      */
-    private record Read(NDArray outputs, NDArray keys, NDArray adjusted) {
+    private record Read(NDArray outputs, NDArray keys, NDArray adjusted, double keySeconds, double solveSeconds) {
     }
 
     /** The first edited layer's {@link Read}, made once and kept in {@code manager} for the correction rounds. */
@@ -407,6 +413,7 @@ public final class Memit {
     /** Reads the keys (and the prompts' other tokens' keys) at {@code layer} on {@code weights} and solves for A. */
     private Read read(List<Rewrite> rewrites, int layer, KeyComputer keyComputer, FfnOutWeights weights, NDManager work) {
         int zLayer = hparams.zLayer();
+        long start = System.nanoTime();
         KeyComputer.Reads reads = keyComputer.read(rewrites, layer, zLayer, options.promptTokenWeight() > 0, weights, work);
         requireFinite(reads.keys(), "keys", layer);
         requireFinite(reads.outputs(), "current h at layer " + zLayer, layer);
@@ -418,12 +425,18 @@ public final class Memit {
             guarded = reads.otherKeys().toType(DataType.FLOAT64, false).mul(Math.sqrt(options.promptTokenWeight()));
             requireFinite(guarded, "keys of the prompts' other tokens", layer);
         }
+        double keySeconds = seconds(start);
+        start = System.nanoTime();
         NDArray adjusted = solver.adjustedKeys(layer, keys, guarded);
         if (!adjusted.getShape().equals(keys.getShape())) {
             throw new IllegalStateException("key solver returned " + adjusted.getShape() + " for keys " + keys.getShape());
         }
         requireFinite(adjusted, "adjusted keys (λC + KKᵀ)⁻¹K", layer);
-        return new Read(reads.outputs(), keys, adjusted);
+        return new Read(reads.outputs(), keys, adjusted, keySeconds, seconds(start));
+    }
+
+    private static double seconds(long start) {
+        return (System.nanoTime() - start) / 1e9;
     }
 
     private static void requireFinite(NDArray array, String stage, int layer) {

@@ -138,6 +138,41 @@ public final class TargetOptimizer {
     }
 
     /**
+     * Logs, at most every {@value #PROGRESS_SECONDS} s, how far the optimisation of a batch's targets is, with an ETA
+     * from the mean step so far; a large model takes minutes per batch.
+     */
+    private static final class Progress {
+        private final int steps;
+        private final long start = System.nanoTime();
+        private long lastLog = start;
+        private int done;
+
+        Progress(int steps) {
+            this.steps = steps;
+        }
+
+        void step(int stillActive, int inPass) {
+            done++;
+            long now = System.nanoTime();
+            if (now - lastLog >= PROGRESS_SECONDS * 1_000_000_000L && done < steps) {
+                lastLog = now;
+                double perStep = (now - start) / 1e9 / done;
+                LOG.info("MEMIT targets: step {} of at most {}, {} of {} rewrites of this pass still optimised, {} s a step,"
+                        + " ETA at most {} s", done, steps, stillActive, inPass, String.format("%.1f", perStep),
+                        String.format("%.0f", perStep * (steps - done)));
+            }
+        }
+
+        /** Steps a pass did not need (its rewrites converged early). */
+        void skip(int notNeeded) {
+            done += notNeeded;
+        }
+    }
+
+    /** Seconds between two progress lines. */
+    static final long PROGRESS_SECONDS = 10;
+
+    /**
      * What one pass of {@code rows} prompts of {@code tokens} through {@code blocks} blocks holds: every block's
      * activations, or, where blocks are recomputed for backward (2-byte weights), one block's and each block's input.
      */
@@ -221,8 +256,9 @@ public final class TargetOptimizer {
         TargetStats[] stats = new TargetStats[n];
         boolean batched = options.mode() == Mode.BATCHED;
         List<List<Fact>> chunks = chunks(facts);
+        Progress progress = new Progress(chunks.size() * hparams.vNumGradSteps());
         for (List<Fact> chunk : chunks) {
-            new Chunk(chunk, batched, weights).run(manager, z, z0, stats);
+            new Chunk(chunk, batched, weights).run(manager, z, z0, stats, progress);
         }
         for (int i = 0; i < n; i++) {
             LOG.debug("target of rewrite #{} {}: {}", i, rewrites.get(i), stats[i]);
@@ -411,15 +447,18 @@ public final class TargetOptimizer {
             this.klInit = new float[nf][];
         }
 
-        void run(NDManager manager, float[][] zOut, float[][] z0Out, TargetStats[] statsOut) {
+        void run(NDManager manager, float[][] zOut, float[][] z0Out, TargetStats[] statsOut, Progress progress) {
             try (NDManager chunkManager = manager.newSubManager()) {
                 Prefix prefix = fromPrefix ? prefix(chunkManager) : null;
                 int steps = hparams.vNumGradSteps();
                 try (KvCache ignored = prefix != null ? prefix.cache() : null) {
-                    for (int it = 0; it < steps && any(active); it++) {
+                    int it = 0;
+                    for (; it < steps && any(active); it++) {
                         cancellation.check("targets z");
                         step(it, prefix, chunkManager, statsOut);
+                        progress.step(indices(active).length, nf);
                     }
+                    progress.skip(steps - it);
                 }
             }
             for (int f = 0; f < nf; f++) {
