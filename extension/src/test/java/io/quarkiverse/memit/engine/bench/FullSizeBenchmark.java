@@ -39,12 +39,14 @@ import io.quarkiverse.memit.engine.model.WeightPrecision;
  * libtorch; bandwidth: libtorch summing a 2 GB float32 array (reads only).
  * <p>
  * {@code memit} (with {@code -Dmemit.work=DIR} for the statistics, caches and journal; default a {@code memit-work}
- * directory beside the checkpoint): one MEMIT batch of 1 and then one of 10 rewrites with the preset of the
- * architecture (GPT-J: layers 3–8, 25 steps, lr 0.5, λ 15000, KL 0.0625, clamp 0.75, the reference's context
- * templates), over second moments imported from memit-format {@code .npz} files — synthetic, full-rank ones are
+ * directory beside the checkpoint): one MEMIT batch of 1 and then one of 10 rewrites ({@code -Dmemit.batches}) with
+ * the preset of the architecture (GPT-J: layers 3–8, 25 steps, lr 0.5, λ 15000, KL 0.0625, clamp 0.75, the
+ * reference's context templates), over second moments imported from memit-format {@code .npz} files — synthetic, full-rank ones are
  * written first, the path real users take with the reference's published Wikipedia statistics; C⁻¹ is computed once
  * per layer, cached on disk and streamed from it. Reports time per phase, peak RSS, P(target) on the rewritten
- * prompt before and after and the size of the journal record.
+ * prompt before and after and the size of the journal record. {@code stats}: the second-moment pass's memory at two
+ * batch sizes ({@code -Dmemit.samples}). {@code solve}: one layer's statistics, C⁻¹ and per-batch solve at the
+ * model's d_ff, for a slice with fewer layers than its preset edits (a NeoX-20B slice).
  */
 public final class FullSizeBenchmark {
 

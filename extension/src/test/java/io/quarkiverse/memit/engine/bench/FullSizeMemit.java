@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -115,7 +116,8 @@ final class FullSizeMemit {
                 ModelEditor editor = new ModelEditor(editable, journal, memit::execute, hparams, solver, phases,
                         ModelEditor.OnChecksumMismatch.FAIL);
                 TargetScorer scorer = new TargetScorer(model, tokenizer);
-                int[] sizes = { 1, 10 };
+                int[] sizes = Arrays.stream(System.getProperty("memit.batches", "1,10").split(",")).mapToInt(Integer::parseInt)
+                        .toArray();
                 int from = 0;
                 for (int n : sizes) {
                     List<Rewrite> batch = REWRITES.subList(from, from + n);
