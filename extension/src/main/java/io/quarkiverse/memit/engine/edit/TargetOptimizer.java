@@ -173,11 +173,28 @@ public final class TargetOptimizer {
     static final long PROGRESS_SECONDS = 10;
 
     /**
+     * True when the blocks above the edited layer are recomputed one at a time for backward instead of recorded in one
+     * graph: where the model holds 2-byte weights and float32 copies of those blocks' matrices, which a recorded pass
+     * would keep until backward, exceed the pass's activation budget (GPT-J-6B: 20 blocks of 0.8 GB; a toy model's
+     * fit, and one graph is faster).
+     */
+    boolean recomputes() {
+        if (model.heldInFloat32()) {
+            return false;
+        }
+        long d = model.config().dModel();
+        long ff = model.config().dFf();
+        long blockBytes = Float.BYTES * (4 * d * d + 2 * d * ff);
+        return blockBytes * (lossLayer - zLayer) > options.activationBytes();
+    }
+
+    /**
      * What one pass of {@code rows} prompts of {@code tokens} through {@code blocks} blocks holds: every block's
-     * activations, or, where blocks are recomputed for backward (2-byte weights), one block's and each block's input.
+     * activations, or, where blocks are {@link #recomputes() recomputed} for backward, one block's and each block's
+     * input.
      */
     private long passBytes(int rows, int tokens, int blocks) {
-        if (model.heldInFloat32()) {
+        if (!recomputes()) {
             return activationBytes(model.config(), rows, tokens, blocks);
         }
         return activationBytes(model.config(), rows, tokens, 1) + (long) Float.BYTES * blocks * rows * tokens * dModel;
@@ -644,7 +661,7 @@ public final class TargetOptimizer {
                 boolean[] retire = new boolean[na];
                 // with 2-byte weights a recorded pass would keep every block's widened weights until backward (GPT-J-6B:
                 // 0.8 GB a block); then the blocks are run without a graph and their gradients recomputed one by one
-                Recomputed recomputed = model.heldInFloat32() ? null : Recomputed.run(model, request, zLayer, lossLayer);
+                Recomputed recomputed = recomputes() ? Recomputed.run(model, request, zLayer, lossLayer) : null;
                 NDArray topGradient = null;
                 try (GradientCollector collector = CausalLm.gradientCollector()) {
                     // [b, seq, d_model] after block lossLayer

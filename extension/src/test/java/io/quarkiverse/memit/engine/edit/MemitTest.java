@@ -351,8 +351,11 @@ class MemitTest {
             try (NDManager m = manager.newSubManager(); CausalLm model = CausalLm.load(bf16, m, precision)) {
                 assertEquals(precision == WeightPrecision.FLOAT32, model.heldInFloat32());
                 Map<Integer, NDArray> c = EditFixtures.secondMoments(model, tokenizer, hp.layers(), m);
-                Memit memit = new Memit(model, tokenizer, hp, DirectKeySolver.of(c, hp), EditFixtures.TEMPLATES,
-                        Memit.Options.DEFAULTS);
+                // an activation budget too small for float32 copies of the blocks: the 2-byte model recomputes them
+                Memit.Options small = Memit.Options.DEFAULTS.withActivationBytes(1);
+                assertEquals(precision == WeightPrecision.AUTO, new TargetOptimizer(model, tokenizer, hp, EditFixtures.TEMPLATES,
+                        new TargetOptimizer.Options(TargetOptimizer.Mode.BATCHED, 100, 1)).recomputes());
+                Memit memit = new Memit(model, tokenizer, hp, DirectKeySolver.of(c, hp), EditFixtures.TEMPLATES, small);
                 java.util.concurrent.ExecutorService thread = java.util.concurrent.Executors.newSingleThreadExecutor();
                 try {
                     residuals[i++] = thread.submit(() -> {
