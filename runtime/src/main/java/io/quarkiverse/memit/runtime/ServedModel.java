@@ -3,8 +3,10 @@ package io.quarkiverse.memit.runtime;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -21,21 +23,21 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
+import io.quarkiverse.memit.engine.edit.Memit;
+import io.quarkiverse.memit.engine.edit.MemitHyperparams;
 import io.quarkiverse.memit.engine.generate.Completion;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
 import io.quarkiverse.memit.engine.generate.Generator;
 import io.quarkiverse.memit.engine.generate.TokenListener;
+import io.quarkiverse.memit.engine.journal.BaseIdentity;
+import io.quarkiverse.memit.engine.journal.EditJournal;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.MemoryEstimate;
 import io.quarkiverse.memit.engine.model.ModelDevice;
 import io.quarkiverse.memit.engine.model.SafetensorsException;
 import io.quarkiverse.memit.engine.model.Tokenizer;
 import io.quarkiverse.memit.engine.model.WeightPrecision;
-import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
-import io.quarkiverse.memit.engine.edit.Memit;
-import io.quarkiverse.memit.engine.edit.MemitHyperparams;
-import io.quarkiverse.memit.engine.journal.BaseIdentity;
-import io.quarkiverse.memit.engine.journal.EditJournal;
 import io.quarkiverse.memit.engine.weights.EditableModel;
 import io.quarkiverse.memit.engine.weights.Generation;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
@@ -271,7 +273,7 @@ public class ServedModel {
     }
 
     /** The memory the served weights hold (zeros while none is served). */
-    public record WeightMemory(long residentBytes, long mappedBytes, java.util.Map<String, Long> byType,
+    public record WeightMemory(long residentBytes, long mappedBytes, Map<String, Long> byType,
             long wideningBufferBytes) {
     }
 
@@ -279,9 +281,9 @@ public class ServedModel {
     public WeightMemory weightMemory() {
         CausalLm m = model;
         if (m == null) {
-            return new WeightMemory(0, 0, java.util.Map.of(), 0);
+            return new WeightMemory(0, 0, Map.of(), 0);
         }
-        java.util.Map<String, Long> byType = new java.util.TreeMap<>();
+        Map<String, Long> byType = new TreeMap<>();
         m.residentWeightBytesByType().forEach((t, b) -> byType.put(t.name(), b));
         return new WeightMemory(m.residentWeightBytes(), m.mappedWeightBytes(), byType, m.wideningBufferBytes());
     }

@@ -1,6 +1,7 @@
 package io.quarkiverse.memit.engine.model;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
 
@@ -104,7 +105,7 @@ public final class ForwardRequest {
 
     /** The hooks, in order (unmodifiable). */
     public List<ForwardHook> hooks() {
-        return java.util.Collections.unmodifiableList(hooks);
+        return Collections.unmodifiableList(hooks);
     }
 
     public ForwardRequest logits(Logits logits) {

@@ -8,9 +8,11 @@ import java.nio.LongBuffer;
 import java.nio.ShortBuffer;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -187,7 +189,7 @@ final class ModelWeights implements AutoCloseable {
     }
 
     /** @return the names held, in checkpoint order */
-    java.util.Set<String> names() {
+    Set<String> names() {
         return tensors.keySet();
     }
 
@@ -229,7 +231,7 @@ final class ModelWeights implements AutoCloseable {
 
     /** Resident bytes by held type, e.g. {@code {BF16=..., F32=...}}. */
     Map<TensorDType, Long> residentBytesByType() {
-        Map<TensorDType, Long> out = new java.util.EnumMap<>(TensorDType.class);
+        Map<TensorDType, Long> out = new EnumMap<>(TensorDType.class);
         for (Stored s : tensors.values()) {
             out.merge(s.dtype(), s.bytes(), Long::sum);
         }

@@ -1,9 +1,9 @@
 package io.quarkiverse.memit.engine.stats;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.DigestInputStream;

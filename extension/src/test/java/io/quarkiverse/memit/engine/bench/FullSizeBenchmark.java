@@ -17,8 +17,8 @@ import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.ForwardRequest;
 import io.quarkiverse.memit.engine.model.KvCache;
 import io.quarkiverse.memit.engine.model.ModelConfig;
-import io.quarkiverse.memit.engine.model.TensorSource;
 import io.quarkiverse.memit.engine.model.Safetensors;
+import io.quarkiverse.memit.engine.model.TensorSource;
 import io.quarkiverse.memit.engine.model.WeightPrecision;
 
 /**

@@ -1,8 +1,8 @@
 package io.quarkiverse.memit.engine.edit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -13,6 +13,8 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -26,15 +28,15 @@ import ai.djl.ndarray.types.Shape;
 import io.quarkiverse.memit.engine.eval.TargetScorer;
 import io.quarkiverse.memit.engine.model.Architecture;
 import io.quarkiverse.memit.engine.model.CausalLm;
-import io.quarkiverse.memit.engine.model.WeightPrecision;
-import io.quarkiverse.memit.engine.model.TensorDType;
-import io.quarkiverse.memit.engine.model.RandomCheckpoint;
 import io.quarkiverse.memit.engine.model.FfnOutWeights;
 import io.quarkiverse.memit.engine.model.ForwardHook;
 import io.quarkiverse.memit.engine.model.ForwardRequest;
+import io.quarkiverse.memit.engine.model.RandomCheckpoint;
+import io.quarkiverse.memit.engine.model.TensorDType;
 import io.quarkiverse.memit.engine.model.TinyModels;
 import io.quarkiverse.memit.engine.model.TokenPositions;
 import io.quarkiverse.memit.engine.model.Tokenizer;
+import io.quarkiverse.memit.engine.model.WeightPrecision;
 
 /** MEMIT's per-layer update on a random-init four-block GPT-J with wide weights. */
 class MemitTest {
@@ -356,11 +358,11 @@ class MemitTest {
                 assertEquals(precision == WeightPrecision.AUTO, new TargetOptimizer(model, tokenizer, hp, EditFixtures.TEMPLATES,
                         new TargetOptimizer.Options(TargetOptimizer.Mode.BATCHED, 100, 1)).recomputes());
                 Memit memit = new Memit(model, tokenizer, hp, DirectKeySolver.of(c, hp), EditFixtures.TEMPLATES, small);
-                java.util.concurrent.ExecutorService thread = java.util.concurrent.Executors.newSingleThreadExecutor();
+                ExecutorService thread = Executors.newSingleThreadExecutor();
                 try {
                     residuals[i++] = thread.submit(() -> {
                         try (Delta delta = memit.execute(rewrites, null, m)) {
-                            return delta.layer(1).residuals().toType(ai.djl.ndarray.types.DataType.FLOAT32, false)
+                            return delta.layer(1).residuals().toType(DataType.FLOAT32, false)
                                     .toFloatArray();
                         }
                     }).get();

@@ -5,10 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,6 +22,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 
 /**
  * Float16 and bfloat16 checkpoints are served in their 2-byte storage: the weights stay mapped from the file, every
@@ -128,7 +132,7 @@ class HalfPrecisionWeightsTest {
         int i = 0;
         for (WeightPrecision p : new WeightPrecision[] { WeightPrecision.AUTO, WeightPrecision.FLOAT32 }) {
             try (CausalLm model = CausalLm.load(bf16, manager, p, SMALL_CHUNK); NDManager m = manager.newSubManager()) {
-                NDArray delta = m.zeros(new ai.djl.ndarray.types.Shape(1, model.config().dModel()));
+                NDArray delta = m.zeros(new Shape(1, model.config().dModel()));
                 delta.setRequiresGradient(true);
                 try (var collector = CausalLm.gradientCollector()) {
                     ForwardRequest r = ForwardRequest.tokens(in.ids(), in.lengths()).resultManager(m)
@@ -152,9 +156,9 @@ class HalfPrecisionWeightsTest {
 
     @Test
     void wideningIsExactAtEveryOffsetAndLength() {
-        java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+        SplittableRandom random = new SplittableRandom(5);
         int n = 4099;
-        java.nio.ByteBuffer bits = java.nio.ByteBuffer.allocateDirect(2 * n).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer bits = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.LITTLE_ENDIAN);
         short[] raw = new short[n];
         for (int i = 0; i < n; i++) {
             raw[i] = (short) random.nextInt(1 << 16);
@@ -164,7 +168,7 @@ class HalfPrecisionWeightsTest {
             ModelWeights.Half h = new ModelWeights.Half(type, new long[] { n }, bits, null, null);
             for (int from : new int[] { 0, 1, 2, 3, 5, 8, 4000 }) {
                 for (int count : new int[] { 0, 1, 3, 4, 7, 64, 99 }) {
-                    java.nio.ByteBuffer out = java.nio.ByteBuffer.allocateDirect(4 * count).order(java.nio.ByteOrder.nativeOrder());
+                    ByteBuffer out = ByteBuffer.allocateDirect(4 * count).order(ByteOrder.nativeOrder());
                     ModelWeights.widen(h, from, count, out);
                     float[] array = new float[count];
                     ModelWeights.widen(h, from, count, array, 0);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -63,7 +64,7 @@ class MemoryEstimateTest {
 
     @Test
     void availableMemoryIsReadOnLinux() {
-        if (Files.isReadable(java.nio.file.Path.of("/proc/meminfo"))) {
+        if (Files.isReadable(Path.of("/proc/meminfo"))) {
             assertTrue(MemoryEstimate.availableBytes().orElse(0) > 0);
         }
     }

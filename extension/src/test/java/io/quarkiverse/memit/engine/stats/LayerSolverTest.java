@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Path;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -13,6 +14,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -82,8 +84,8 @@ class LayerSolverTest {
     }
 
     @Test
-    void inverseStreamedFromItsFileSolvesAsTheResidentOne(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
-        java.nio.file.Path file = dir.resolve("mom2-inverse.npy");
+    void inverseStreamedFromItsFileSolvesAsTheResidentOne(@TempDir Path dir) {
+        Path file = dir.resolve("mom2-inverse.npy");
         covariance.save(file);
         // 7 rows of 48 float64 per mapping: seven blocks, the last one short
         try (CovarianceInverse streamed = CovarianceInverse.streamed(file, covariance.residual(), root, 7L * D * 8 + 5)) {
