@@ -138,41 +138,6 @@ public final class TargetOptimizer {
     }
 
     /**
-     * Logs, at most every {@value #PROGRESS_SECONDS} s, how far the optimisation of a batch's targets is, with an ETA
-     * from the mean step so far; a large model takes minutes per batch.
-     */
-    private static final class Progress {
-        private final int steps;
-        private final long start = System.nanoTime();
-        private long lastLog = start;
-        private int done;
-
-        Progress(int steps) {
-            this.steps = steps;
-        }
-
-        void step(int stillActive, int inPass) {
-            done++;
-            long now = System.nanoTime();
-            if (now - lastLog >= PROGRESS_SECONDS * 1_000_000_000L && done < steps) {
-                lastLog = now;
-                double perStep = (now - start) / 1e9 / done;
-                LOG.info("MEMIT targets: step {} of at most {}, {} of {} rewrites of this pass still optimised, {} s a step,"
-                        + " ETA at most {} s", done, steps, stillActive, inPass, String.format("%.1f", perStep),
-                        String.format("%.0f", perStep * (steps - done)));
-            }
-        }
-
-        /** Steps a pass did not need (its rewrites converged early). */
-        void skip(int notNeeded) {
-            done += notNeeded;
-        }
-    }
-
-    /** Seconds between two progress lines. */
-    static final long PROGRESS_SECONDS = 10;
-
-    /**
      * True when the blocks above the edited layer are recomputed one at a time for backward instead of recorded in one
      * graph: where the model holds 2-byte weights and float32 copies of those blocks' matrices, which a recorded pass
      * would keep until backward, exceed the pass's activation budget (GPT-J-6B: 20 blocks of 0.8 GB; a toy model's
@@ -273,7 +238,7 @@ public final class TargetOptimizer {
         TargetStats[] stats = new TargetStats[n];
         boolean batched = options.mode() == Mode.BATCHED;
         List<List<Fact>> chunks = chunks(facts);
-        Progress progress = new Progress(chunks.size() * hparams.vNumGradSteps());
+        TargetProgress progress = new TargetProgress(chunks.size() * hparams.vNumGradSteps());
         for (List<Fact> chunk : chunks) {
             new Chunk(chunk, batched, weights).run(manager, z, z0, stats, progress);
         }
@@ -464,7 +429,7 @@ public final class TargetOptimizer {
             this.klInit = new float[nf][];
         }
 
-        void run(NDManager manager, float[][] zOut, float[][] z0Out, TargetStats[] statsOut, Progress progress) {
+        void run(NDManager manager, float[][] zOut, float[][] z0Out, TargetStats[] statsOut, TargetProgress progress) {
             try (NDManager chunkManager = manager.newSubManager()) {
                 Prefix prefix = fromPrefix ? prefix(chunkManager) : null;
                 int steps = hparams.vNumGradSteps();
@@ -800,60 +765,6 @@ public final class TargetOptimizer {
                     d[k] = (float) (d[k] * scale);
                 }
             }
-        }
-    }
-
-    /**
-     * A step's forward through blocks {@code zLayer + 1 … lossLayer} run without a graph, keeping each block's input, so
-     * that the gradient reaches δ by recomputing one block at a time (activation checkpointing per block): memory
-     * for one block's graph and its widened weights instead of all of them, for one more forward per step.
-     */
-    private record Recomputed(CausalLm model, ForwardRequest request, int zLayer, List<NDArray> inputs, NDArray top) {
-
-        /** Runs {@code request}'s blocks without recording; {@link #top()} is the last residual, a leaf to record from. */
-        static Recomputed run(CausalLm model, ForwardRequest request, int zLayer, int lossLayer) {
-            List<NDArray> inputs = new ArrayList<>();
-            // the residual after block zLayer with its hooks (δ added, z₀ captured), then each block from it
-            NDArray h = model.forward(request.withoutHooks().stopBefore(zLayer + 1).hooks(request.hooks())).hidden();
-            for (int layer = zLayer + 1; layer <= lossLayer; layer++) {
-                inputs.add(h);
-                h = model.forward(request.withoutHooks().startFrom(layer, h).stopBefore(layer + 1)).hidden();
-            }
-            h.setRequiresGradient(true);
-            return new Recomputed(model, request, zLayer, inputs, h);
-        }
-
-        /**
-         * dObjective/dδ from the gradient {@link #top()} received, taken back through each block by recomputing it with a
-         * graph, then gathered at the tokens δ was added to. [na · d_model] row-major.
-         */
-        float[] deltaGradient(NDArray topGradient, int[] editRows, int[] editPositions, int[] deltaRows, int na,
-                int dModel) {
-            NDArray g = topGradient;
-            for (int i = inputs.size() - 1; i >= 0; i--) {
-                int layer = zLayer + 1 + i;
-                NDArray x = inputs.get(i);
-                x.setRequiresGradient(true);
-                try (GradientCollector collector = CausalLm.gradientCollector()) {
-                    NDArray y = model.forward(request.withoutHooks().startFrom(layer, x).stopBefore(layer + 1)).hidden();
-                    collector.backward(y.mul(g).sum());
-                    NDArray next = x.getGradient().duplicate();
-                    g.close();
-                    y.close();
-                    g = next;
-                }
-            }
-            float[] at = g.toFloatArray(); // [b, seq, d_model] of the residual δ was added to
-            long seq = g.getShape().get(1);
-            float[] out = new float[na * dModel];
-            for (int i = 0; i < editRows.length; i++) {
-                int from = (int) ((editRows[i] * seq + editPositions[i]) * dModel);
-                int to = deltaRows[i] * dModel;
-                for (int k = 0; k < dModel; k++) {
-                    out[to + k] += at[from + k];
-                }
-            }
-            return out;
         }
     }
 
