@@ -69,7 +69,7 @@ final class EmbeddedKafkaBroker implements Startable {
         Exit.setHaltProcedure(EmbeddedKafkaBroker::keepJvmRunning);
         try {
             directory = Files.createTempDirectory("quarkus-memit-kafka-");
-            int port = requestedPort != 0 ? requestedPort : freePort();
+            int port = requestedPort != 0 ? requireFree(requestedPort) : freePort();
             Properties properties = serverProperties(port, freePort(), directory.resolve("log"));
             format(properties);
             server = new KafkaRaftServer(KafkaConfig.fromProps(properties, false), Time.SYSTEM);
@@ -183,6 +183,19 @@ final class EmbeddedKafkaBroker implements Startable {
         if (status != 0) {
             throw new IllegalStateException("Could not format the embedded Kafka broker's log directory: "
                     + output.toString(StandardCharsets.UTF_8).strip());
+        }
+    }
+
+    /** The port, when nothing listens on it; else a message naming it (the broker would retry binding for minutes). */
+    static int requireFree(int port) {
+        try (ServerSocket socket = new ServerSocket()) {
+            socket.setReuseAddress(true);
+            socket.bind(new java.net.InetSocketAddress(HOST, port), 1);
+            return port;
+        } catch (IOException e) {
+            throw new IllegalStateException("Cannot start the embedded Kafka broker: port " + port
+                    + " (quarkus.memit.devservices.port) on " + HOST + " is already in use (" + e.getMessage()
+                    + "); free it, choose another port, or remove the property to use any free port", e);
         }
     }
 

@@ -19,10 +19,13 @@ import io.quarkiverse.memit.runtime.config.MemitBuildTimeConfig;
 import io.quarkiverse.memit.runtime.health.ServedModelHealthCheck;
 import io.quarkiverse.memit.runtime.langchain4j.MemitChatModelRecorder;
 import io.quarkiverse.memit.runtime.langchain4j.StreamingExecutor;
+import io.quarkiverse.memit.runtime.edits.BrokerCheck;
 import io.quarkiverse.memit.runtime.edits.EditMetrics;
 import io.quarkiverse.memit.runtime.edits.EditWorker;
 import io.quarkiverse.memit.runtime.edits.KnowledgeUpdateListener;
+import io.quarkiverse.memit.runtime.edits.OutcomePublisher;
 import io.quarkiverse.memit.runtime.rest.EditResource;
+import io.quarkiverse.memit.runtime.rest.ManagementAccess;
 import io.quarkiverse.memit.runtime.rest.MemitResource;
 import io.quarkus.arc.deployment.AdditionalBeanBuildItem;
 import io.quarkus.arc.deployment.SyntheticBeanBuildItem;
@@ -37,6 +40,9 @@ import io.quarkus.deployment.builditem.RunTimeConfigurationDefaultBuildItem;
 class MemitProcessor {
 
     static final String FEATURE = "memit";
+    private static final String BYTES_IN = "org.apache.kafka.common.serialization.ByteArrayDeserializer";
+    private static final String BYTES_OUT = "org.apache.kafka.common.serialization.ByteArraySerializer";
+    private static final String TEXT_OUT = "org.apache.kafka.common.serialization.StringSerializer";
     /** The name applications select us by: {@code quarkus.langchain4j.chat-model.provider=memit}. */
     private static final String PROVIDER = "memit";
 
@@ -65,20 +71,22 @@ class MemitProcessor {
                     EditResource.class.getName()));
             beans.produce(AdditionalBeanBuildItem.unremovableOf(MemitResource.class));
             beans.produce(AdditionalBeanBuildItem.unremovableOf(EditResource.class));
+            beans.produce(AdditionalBeanBuildItem.unremovableOf(ManagementAccess.class));
         }
     }
 
     /** The edit worker and the Kafka listener of knowledge updates. */
     @BuildStep
     AdditionalBeanBuildItem editing() {
-        return AdditionalBeanBuildItem.builder().addBeanClasses(EditWorker.class, KnowledgeUpdateListener.class, EditMetrics.class)
-                .setUnremovable().build();
+        return AdditionalBeanBuildItem.builder().addBeanClasses(EditWorker.class, KnowledgeUpdateListener.class,
+                OutcomePublisher.class, BrokerCheck.class, EditMetrics.class).setUnremovable().build();
     }
 
     /**
-     * The Kafka channels of knowledge updates, their dead letters and outcomes: connector, topics, String serde, batch
-     * consumption from the earliest offset, offsets committed as batches are acknowledged. Each is a default the
-     * application overrides with {@code mp.messaging.*.<channel>.*}.
+     * The Kafka channels of knowledge updates, their dead letters and outcomes: connector, topics, serdes (updates and
+     * dead letters as bytes, so that a dead letter is the record as received; outcomes as text), batch consumption
+     * from the earliest offset, paused until the model is served, offsets committed within a second of each record's
+     * outcome. Each is a default the application overrides with {@code mp.messaging.*.<channel>.*}.
      */
     @BuildStep
     void kafkaChannelDefaults(BuildProducer<RunTimeConfigurationDefaultBuildItem> defaults) {
@@ -87,20 +95,26 @@ class MemitProcessor {
         values.put(in + "connector", "smallrye-kafka");
         values.put(in + "topic", "knowledge-updates");
         values.put(in + "batch", "true");
-        values.put(in + "value.deserializer", "org.apache.kafka.common.serialization.StringDeserializer");
-        values.put(in + "key.deserializer", "org.apache.kafka.common.serialization.StringDeserializer");
+        values.put(in + "value.deserializer", BYTES_IN);
+        values.put(in + "key.deserializer", BYTES_IN);
         values.put(in + "auto.offset.reset", "earliest");
         values.put(in + "group.id", "quarkus-memit");
         values.put(in + "commit-strategy", "throttled");
+        // records are acknowledged one by one as their outcomes are written: commit what is done every second
+        values.put(in + "auto.commit.interval.ms", "1000");
         // a batch may take minutes on a large model: its records stay unacknowledged that long
         values.put(in + "throttled.unprocessed-record-max-age.ms", "0");
-        for (String[] out : new String[][] { { KnowledgeUpdateListener.DEAD_LETTERS, "knowledge-updates-dlq" },
-                { KnowledgeUpdateListener.OUTCOMES, "knowledge-updates-applied" } }) {
+        // nothing is read until the model is served with edits (KnowledgeUpdateListener resumes it)
+        values.put(in + "pausable", "true");
+        values.put(in + "pausable.initially-paused", "true");
+        for (String[] out : new String[][] {
+                { KnowledgeUpdateListener.DEAD_LETTERS, "knowledge-updates-dlq", BYTES_OUT, BYTES_OUT },
+                { KnowledgeUpdateListener.OUTCOMES, "knowledge-updates-applied", TEXT_OUT, TEXT_OUT } }) {
             String prefix = "mp.messaging.outgoing." + out[0] + ".";
             values.put(prefix + "connector", "smallrye-kafka");
             values.put(prefix + "topic", out[1]);
-            values.put(prefix + "value.serializer", "org.apache.kafka.common.serialization.StringSerializer");
-            values.put(prefix + "key.serializer", "org.apache.kafka.common.serialization.StringSerializer");
+            values.put(prefix + "value.serializer", out[2]);
+            values.put(prefix + "key.serializer", out[3]);
             values.put(prefix + "close-timeout", "1000");
         }
         values.forEach((k, v) -> defaults.produce(new RunTimeConfigurationDefaultBuildItem(k, v)));

@@ -19,7 +19,8 @@ class ManagementTokenTest {
 
     @Test
     void managementEndpointsRefuseRequestsWithoutTheToken() {
-        given().when().get("/memit/batches").then().statusCode(401);
+        given().when().get("/memit/batches").then().statusCode(401).contentType(ContentType.JSON)
+                .body("error", containsString("quarkus.memit.management.token"));
         given().header("Authorization", "Bearer wrong").when().get("/memit/batches").then().statusCode(401);
         given().contentType(ContentType.JSON).body("{}").when().post("/memit/edits").then().statusCode(401);
         given().when().post("/memit/rollback").then().statusCode(401);
@@ -32,9 +33,8 @@ class ManagementTokenTest {
                 .body("error", containsString("no model"));
         given().header("Authorization", "Bearer s3cret").contentType(ContentType.JSON)
                 .body("{\"id\": \"e1\", \"subject\": \"Ann\", \"prompt\": \"{} lives in\", \"target\": \"Rome\"}")
-                .when().post("/memit/edits").then().statusCode(200)
-                .body("[0].status", is("REJECTED"))
-                .body("[0].reason", is("no model is served"));
+                .when().post("/memit/edits").then().statusCode(503)
+                .body("error", is("no model is served; the update was not applied"));
     }
 
     @Test

@@ -5,15 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -37,7 +32,6 @@ class ShutdownIT {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Path COUNTERFACT = Path.of("../extension/src/test/resources/toy-world/counterfact.json");
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     @TempDir
     Path dir;
@@ -48,7 +42,7 @@ class ShutdownIT {
         ArrayNode updates = updates(0, 16);
         Process stopped;
         HttpResponse<String> interrupted = null;
-        try (App app = App.start(journal, dir.resolve("first.log"))) {
+        try (PackagedApp app = start(journal, dir.resolve("first.log"))) {
             CompletableFuture<HttpResponse<String>> submitted = app.postAsync("/memit/edits", updates.toString());
             app.awaitLog("computing 16 updates", Duration.ofMinutes(2));
             Thread.sleep(2000); // well inside the batch's targets (about 30 s on two cores)
@@ -70,7 +64,7 @@ class ShutdownIT {
                     interrupted.body());
         }
 
-        try (App again = App.start(journal, dir.resolve("second.log"))) {
+        try (PackagedApp again = start(journal, dir.resolve("second.log"))) {
             assertEquals("[]", again.get("/memit/batches").body(), "the cancelled batch left no trace in the journal");
             HttpResponse<String> applied = again.postAsync("/memit/edits", updates(0, 1).toString()).get(3,
                     TimeUnit.MINUTES);
@@ -94,89 +88,12 @@ class ShutdownIT {
         return out;
     }
 
-    /** The packaged application in a process of its own, its output in a file. */
-    private static final class App implements AutoCloseable {
-
-        private final Process process;
-        private final Path log;
-        private final int port;
-
-        private App(Process process, Path log, int port) {
-            this.process = process;
-            this.log = log;
-            this.port = port;
-        }
-
-        static App start(Path journal, Path log) throws IOException, InterruptedException {
-            int port;
-            try (ServerSocket s = new ServerSocket(0)) {
-                port = s.getLocalPort();
-            }
-            String java = ProcessHandle.current().info().command().orElse("java");
-            List<String> command = new ArrayList<>(List.of(java, "-Xmx3g",
-                    "-Dquarkus.http.port=" + port,
-                    "-Dquarkus.memit.journal.dir=" + journal.toAbsolutePath(),
-                    // no broker: these updates come over REST
-                    "-Dkafka.bootstrap.servers=localhost:1",
-                    "-Dquarkus.log.category.\"org.apache.kafka\".level=ERROR",
-                    "-jar", System.getProperty("memit.app.jar", "target/quarkus-app/quarkus-run.jar")));
-            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(log.toFile());
-            builder.environment().put("DJL_CACHE_DIR", System.getProperty("memit.app.djl-cache", "target/djl-cache"));
-            App app = new App(builder.start(), log, port);
-            long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
-            while (System.nanoTime() < deadline) {
-                if (!app.process.isAlive()) {
-                    throw new IllegalStateException("the application exited at startup:\n" + app.log());
-                }
-                try {
-                    if (app.get("/memit/model").statusCode() == 200) {
-                        return app;
-                    }
-                } catch (IOException notYet) {
-                    // not listening yet
-                }
-                Thread.sleep(250);
-            }
-            app.close();
-            throw new IllegalStateException("the application did not start in 3 minutes:\n" + app.log());
-        }
-
-        HttpResponse<String> get(String path) throws IOException, InterruptedException {
-            return HTTP.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + path)).build(),
-                    HttpResponse.BodyHandlers.ofString());
-        }
-
-        CompletableFuture<HttpResponse<String>> postAsync(String path, String json) {
-            return HTTP.sendAsync(HttpRequest.newBuilder(URI.create("http://localhost:" + port + path))
-                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build(),
-                    HttpResponse.BodyHandlers.ofString());
-        }
-
-        void awaitLog(String line, Duration timeout) throws IOException, InterruptedException {
-            long deadline = System.nanoTime() + timeout.toNanos();
-            while (!log().contains(line)) {
-                if (System.nanoTime() > deadline || !process.isAlive()) {
-                    throw new IllegalStateException("no '" + line + "' in the log:\n" + log());
-                }
-                Thread.sleep(100);
-            }
-        }
-
-        /** SIGTERM, as a container runtime or systemd stops the application; waits for the JVM to exit. */
-        Process terminate() throws InterruptedException {
-            process.destroy();
-            assertTrue(process.waitFor(2, TimeUnit.MINUTES), "the application did not stop in 2 minutes");
-            return process;
-        }
-
-        String log() throws IOException {
-            return Files.readString(log);
-        }
-
-        @Override
-        public void close() {
-            process.destroyForcibly();
-        }
+    private static PackagedApp start(Path journal, Path log) throws IOException, InterruptedException {
+        return PackagedApp.start(log, List.of("quarkus.memit.journal.dir=" + journal.toAbsolutePath(),
+                // prod mode: the operator opens the management endpoints
+                "quarkus.memit.management.enabled=true",
+                // no broker: these updates come over REST
+                "kafka.bootstrap.servers=localhost:1",
+                "quarkus.log.category.\"org.apache.kafka\".level=ERROR"));
     }
 }

@@ -214,7 +214,7 @@ public class ServedModel {
                 .withOnCorruption(jc.onCorruption() == JournalConfig.OnCorruption.FAIL ? EditJournal.OnCorruption.FAIL
                         : EditJournal.OnCorruption.STOP_AT_LAST_GOOD);
         Path journalDir = Path.of(jc.dir()).toAbsolutePath().normalize();
-        journal = EditJournal.open(journalDir, BaseIdentity.of(dir), options);
+        journal = EditJournal.open(journalDir, BaseIdentity.of(dir), CrashPoint.journal(options));
         MemitHyperparams hparams = EditSetup.hyperparameters(config.edit(), modelConfig);
         if (!config.edit().enabled()) {
             editsUnavailable = "edits are disabled (quarkus.memit.edit.enabled=false)";
@@ -234,7 +234,7 @@ public class ServedModel {
         ModelEditor.DeltaComputation computation = memit != null ? memit::execute : (rewrites, base, parent) -> {
             throw new IllegalStateException(editsUnavailable);
         };
-        editor = new ModelEditor(editable, journal, computation, hparams, solver, ModelEditor.Listener.NONE,
+        editor = new ModelEditor(editable, journal, computation, hparams, solver, CrashPoint.editor(),
                 ModelEditor.OnChecksumMismatch.FAIL);
         ModelEditor.Restored restored = editor.restore();
         EditJournal.Recovery recovery = restored.recovery();

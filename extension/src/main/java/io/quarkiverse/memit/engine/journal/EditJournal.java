@@ -193,7 +193,26 @@ public final class EditJournal implements AutoCloseable {
         if (!Files.exists(file)) {
             return create(dir, base, 0, List.of(), options);
         }
+        if (isEmptyFile(file)) {
+            // a crash between creating the file and writing its header (by a tool that does not write it atomically,
+            // or a file system that lost the data of a fresh file): nothing was ever journaled in it
+            LOG.warn("Journal {} is an empty file; starting it afresh", file);
+            try {
+                Files.delete(file);
+            } catch (IOException e) {
+                throw new JournalException(file, "cannot replace the empty journal " + file + ": " + e, e);
+            }
+            return create(dir, base, 0, List.of(), options);
+        }
         return openExisting(file, base, options);
+    }
+
+    private static boolean isEmptyFile(Path file) {
+        try {
+            return Files.isRegularFile(file) && Files.size(file) == 0;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /**

@@ -18,8 +18,9 @@ import java.util.TreeMap;
  * @param kvCache keys and values of {@code sequences × contextTokens} tokens in every layer, float32
  * @param generations the edited layers' float32 FFN output matrices, twice: the served generation and the next one
  *        while it is prepared
- * @param solver preparing the edit statistics, one layer at a time: its second moment, C⁻¹ and the inversion's
- *        workspace (three float64 {@code d_ff × d_ff}); afterwards C⁻¹ is streamed from its file per edit
+ * @param solver preparing the edit statistics, one layer at a time: the float32 second moment as read, then in
+ *        float64 the moment, C⁻¹ and the inversion's workspace (three {@code d_ff × d_ff}); afterwards C⁻¹ is
+ *        streamed from its file per edit
  * @param editWork what one edit's target optimisation may hold (its configured activation budget)
  * @param widening the buffers 2-byte weights are widened into
  * @param runtime libtorch, the JVM, the tokenizer: a fixed allowance
@@ -55,7 +56,7 @@ public record MemoryEstimate(long weights, long kvCache, long generations, long 
         long kv = (long) s.sequences() * s.contextTokens() * config.nLayers() * 2L * config.dModel() * 4;
         long matrix = (long) config.dModel() * config.dFf() * 4;
         long generations = 2L * s.editedLayers() * matrix;
-        long solver = s.editedLayers() > 0 ? 3L * config.dFf() * config.dFf() * 8 : 0;
+        long solver = s.editedLayers() > 0 ? (3L * 8 + 4) * config.dFf() * config.dFf() : 0;
         return new MemoryEstimate(weights, kv, generations, solver, s.editedLayers() > 0 ? s.editWork() : 0,
                 anyHalf ? WIDENING_BYTES : 0, RUNTIME_BYTES);
     }

@@ -146,6 +146,21 @@ class EditJournalTest {
     }
 
     @Test
+    void anEmptyJournalFileOpensAsANewJournal() throws IOException {
+        Path file = dir.resolve(EditJournal.FILE_NAME);
+        Files.createDirectories(dir);
+        Files.write(file, new byte[0]);
+        try (EditJournal journal = EditJournal.open(dir, base, NO_FSYNC)) {
+            assertEquals(0, journal.lastGeneration());
+            assertTrue(journal.liveBatches().isEmpty());
+        }
+        assertTrue(Files.size(file) > 0, "the header is written");
+        try (EditJournal again = EditJournal.open(dir, base, NO_FSYNC)) {
+            assertEquals(0, again.lastGeneration());
+        }
+    }
+
+    @Test
     void tornLastRecordIsTruncatedAndReported() throws IOException {
         Path file = dir.resolve(EditJournal.FILE_NAME);
         long lastOffset = threeBatchesOnDisk().get(2);

@@ -43,7 +43,8 @@ class MemoryEstimateTest {
         assertEquals(0, bf16.solver() + bf16.generations(), "no edits, no solver, no edited copies");
         MemoryEstimate editing = MemoryEstimate.of(c, all(c, TensorDType.BF16),
                 new MemoryEstimate.Settings(WeightPrecision.AUTO, 2048, 1, 6, 1L << 30));
-        assertEquals(3L * 16384 * 16384 * 8, editing.solver(), "one layer's moment, C⁻¹ and workspace at a time");
+        assertEquals((3L * 8 + 4) * 16384 * 16384, editing.solver(),
+                "one layer's float32 moment as read, then its float64 moment, C⁻¹ and workspace");
         assertEquals(2L * 6 * 4096 * 16384 * 4, editing.generations());
         assertEquals(1L << 30, editing.editWork());
     }

@@ -111,6 +111,23 @@ public interface EditConfig {
     int maxPayloadBytes();
 
     /**
+     * The largest dead letter written whole, in bytes (value, key and headers); a larger one is written truncated,
+     * with its original size and SHA-256 in headers. Keep it at most the dead-letter producer's
+     * {@code max.request.size} ({@code mp.messaging.outgoing.memit-knowledge-updates-dlq.max.request.size}, 1 MiB by
+     * default) and the topic's {@code max.message.bytes}.
+     */
+    @WithDefault("1048576")
+    int deadLetterMaxBytes();
+
+    /**
+     * The lowest efficacy an update may have and be reported applied: the probability of its new target after its
+     * prompt, on the edited weights, before they are served. A batch in which some updates stay below it is computed
+     * again without them; they are rejected with their probability. 0 turns the check off.
+     */
+    @WithDefault("0.01")
+    double minEfficacy();
+
+    /**
      * Second-moment statistics.
      */
     interface StatsConfig {

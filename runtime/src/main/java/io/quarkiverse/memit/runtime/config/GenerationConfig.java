@@ -40,4 +40,17 @@ public interface GenerationConfig {
      */
     @WithDefault("0")
     long seed();
+
+    /**
+     * Most prompts one completion request may hold; a larger request is refused with 400.
+     */
+    @WithDefault("64")
+    int maxPrompts();
+
+    /**
+     * Most tokens one completion request may cost: its prompts' tokens plus {@code max_tokens} for each prompt. A
+     * larger request is refused with 400.
+     */
+    @WithDefault("65536")
+    int maxRequestTokens();
 }

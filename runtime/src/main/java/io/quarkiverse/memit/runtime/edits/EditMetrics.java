@@ -19,6 +19,7 @@ import io.quarkiverse.memit.runtime.updates.EditOutcome;
  * <ul>
  * <li>{@code memit.updates.received} — updates submitted (Kafka records and REST);</li>
  * <li>{@code memit.updates} tagged {@code outcome=applied|rejected|superseded|duplicate};</li>
+ * <li>{@code memit.dead-letters} tagged {@code truncated=true|false} — dead letters written;</li>
  * <li>{@code memit.batch.duration} — a batch from the start of MEMIT to its weights being served, and
  * {@code memit.publish.duration} — the swap alone;</li>
  * <li>{@code memit.z.steps} — optimisation steps each update's target z took;</li>
@@ -55,6 +56,10 @@ public class EditMetrics {
     void outcome(EditOutcome outcome) {
         registry.counter("memit.updates", "outcome", outcome.status().name().toLowerCase(java.util.Locale.ROOT))
                 .increment();
+    }
+
+    void deadLetter(boolean truncated) {
+        registry.counter("memit.dead-letters", "truncated", Boolean.toString(truncated)).increment();
     }
 
     void applied(ModelEditor.Applied applied) {

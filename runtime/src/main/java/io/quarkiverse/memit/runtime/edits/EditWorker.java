@@ -28,8 +28,8 @@ import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.eval.TargetScorer;
 import io.quarkiverse.memit.engine.generate.Generator;
 import io.quarkiverse.memit.engine.weights.EditorThreads;
-import io.quarkiverse.memit.engine.weights.Generation;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
+import io.quarkiverse.memit.runtime.EditsUnavailableException;
 import io.quarkiverse.memit.runtime.ServedModel;
 import io.quarkiverse.memit.runtime.ShuttingDownException;
 import io.quarkiverse.memit.runtime.config.EditConfig;
@@ -132,10 +132,25 @@ public class EditWorker {
         pending.forEach(p -> p.outcome().completeExceptionally(new ShuttingDownException()));
     }
 
-    /** Reads a payload: an invalid one gets its rejection at once, a valid one is queued. */
+    /**
+     * Reads a payload as received (a Kafka record's value): an invalid one gets its rejection at once, a valid one is
+     * queued. Never blocks.
+     *
+     * @return the outcome; fails with {@link EditsUnavailableException} when edits cannot be applied now and with
+     *         {@link ShuttingDownException} at shutdown (neither is the update's fault)
+     */
+    public CompletableFuture<EditOutcome> submit(byte[] payload) {
+        metrics.received();
+        return outcomeOf(parser.parse(payload));
+    }
+
+    /** As {@link #submit(byte[])}, for a payload read already (a REST request's JSON). */
     public CompletableFuture<EditOutcome> submit(String payload) {
         metrics.received();
-        ParsedUpdate parsed = parser.parse(payload);
+        return outcomeOf(parser.parse(payload));
+    }
+
+    private CompletableFuture<EditOutcome> outcomeOf(ParsedUpdate parsed) {
         if (parsed instanceof ParsedUpdate.Invalid invalid) {
             return counted(CompletableFuture.completedFuture(EditOutcome.rejected(invalid.id(), null, invalid.reason())));
         }
@@ -159,7 +174,7 @@ public class EditWorker {
             }
             String unavailable = served.editsUnavailable();
             if (unavailable != null) {
-                outcome.complete(EditOutcome.rejected(update.id(), null, unavailable));
+                outcome.completeExceptionally(new EditsUnavailableException(unavailable + "; the update was not applied"));
                 return outcome;
             }
             queued.incrementAndGet();
@@ -266,43 +281,55 @@ public class EditWorker {
         if (toApply.isEmpty()) {
             return;
         }
-        List<Rewrite> rewrites = toApply.stream().map(KnowledgeUpdate::rewrite).toList();
-        List<String> ids = toApply.stream().map(KnowledgeUpdate::id).toList();
         CanaryGuard guard = new CanaryGuard(new Generator(served.model(), served.tokenizer()), served.tokenizer(),
                 config.guard());
-        ModelEditor.Applied applied;
-        LOG.infof("Batch %s: computing %d updates", batchId, ids.size());
-        try {
-            applied = editor.apply(batchId, ids, rewrites, guard);
-        } catch (EditCancelledException e) {
-            throw e; // not the batch's fault: its updates are delivered again after the restart
-        } catch (RuntimeException e) {
-            LOG.warnf("Batch %s of %d updates rejected, the served weights are unchanged: %s", batchId, ids.size(),
-                    reason(e));
-            for (KnowledgeUpdate u : toApply) {
-                complete(pending, u, EditOutcome.rejected(u.id(), batchId, reason(e)));
+        TargetScorer scorer = new TargetScorer(served.model(), served.tokenizer());
+        // updates that do not take are rejected, and the batch is computed again without them
+        while (!toApply.isEmpty()) {
+            List<Rewrite> rewrites = toApply.stream().map(KnowledgeUpdate::rewrite).toList();
+            List<String> ids = toApply.stream().map(KnowledgeUpdate::id).toList();
+            EfficacyCheck efficacy = new EfficacyCheck(scorer, config.edit().minEfficacy());
+            ModelEditor.Applied applied;
+            LOG.infof("Batch %s: computing %d updates", batchId, ids.size());
+            try {
+                applied = editor.apply(batchId, ids, rewrites, (prepared, r) -> {
+                    efficacy.check(prepared, r);
+                    guard.check(prepared, r);
+                });
+            } catch (EditCancelledException e) {
+                throw e; // not the batch's fault: its updates are delivered again after the restart
+            } catch (EfficacyCheck.IneffectiveException e) {
+                List<KnowledgeUpdate> ineffective = new ArrayList<>();
+                for (int i : e.indices()) {
+                    KnowledgeUpdate u = toApply.get(i);
+                    ineffective.add(u);
+                    complete(pending, u, EditOutcome.rejected(u.id(), batchId, String.format(java.util.Locale.ROOT,
+                            "the edit did not take: P(%s | prompt) = %.3g on the edited weights, below "
+                                    + "quarkus.memit.edit.min-efficacy %.3g; the batch was applied without it",
+                            u.rewrite().target(), e.efficacy(i), efficacy.floor())));
+                }
+                toApply.removeAll(ineffective);
+                LOG.infof("Batch %s: %d of %d updates did not take (efficacy below %.3g)%s", batchId, ineffective.size(),
+                        ids.size(), efficacy.floor(), toApply.isEmpty() ? "" : "; computing it again without them");
+                continue;
+            } catch (RuntimeException e) {
+                LOG.warnf("Batch %s of %d updates rejected, the served weights are unchanged: %s", batchId, ids.size(),
+                        reason(e));
+                for (KnowledgeUpdate u : toApply) {
+                    complete(pending, u, EditOutcome.rejected(u.id(), batchId, reason(e)));
+                }
+                return;
+            }
+            metrics.applied(applied);
+            LOG.infof("Batch %s: %d updates applied in %d ms, serving generation %d", batchId, ids.size(),
+                    (applied.computeNanos() + applied.prepareNanos() + applied.journalNanos() + applied.publishNanos())
+                            / 1_000_000,
+                    applied.generation());
+            for (int i = 0; i < toApply.size(); i++) {
+                KnowledgeUpdate u = toApply.get(i);
+                complete(pending, u, EditOutcome.applied(u.id(), batchId, applied.generation(), efficacy.efficacy(i)));
             }
             return;
-        }
-        metrics.applied(applied);
-        double[] efficacy = efficacy(rewrites);
-        LOG.infof("Batch %s: %d updates applied in %d ms, serving generation %d", batchId, ids.size(),
-                (applied.computeNanos() + applied.prepareNanos() + applied.journalNanos() + applied.publishNanos())
-                        / 1_000_000,
-                applied.generation());
-        for (int i = 0; i < toApply.size(); i++) {
-            KnowledgeUpdate u = toApply.get(i);
-            complete(pending, u, EditOutcome.applied(u.id(), batchId, applied.generation(), efficacy[i]));
-        }
-    }
-
-    /** P(target | prompt) on the generation now served, per rewrite. */
-    private double[] efficacy(List<Rewrite> rewrites) {
-        TargetScorer scorer = new TargetScorer(served.model(), served.tokenizer());
-        List<TargetScorer.Query> queries = rewrites.stream()
-                .map(r -> new TargetScorer.Query(r.filledPrompt(), r.target())).toList();
-        try (Generation.Lease lease = served.editor().model().acquire()) {
-            return scorer.score(queries, lease.generation()).stream().mapToDouble(TargetScorer.Score::probability).toArray();
         }
     }
 

@@ -1,36 +1,42 @@
 package io.quarkiverse.memit.runtime.edits;
 
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicInteger;
 
+import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import jakarta.interceptor.Interceptor;
 
-import org.apache.kafka.common.header.internals.RecordHeaders;
-import org.eclipse.microprofile.reactive.messaging.Channel;
-import org.eclipse.microprofile.reactive.messaging.Emitter;
 import org.eclipse.microprofile.reactive.messaging.Incoming;
-import org.eclipse.microprofile.reactive.messaging.Message;
 import org.jboss.logging.Logger;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
+import io.quarkiverse.memit.runtime.EditsUnavailableException;
+import io.quarkiverse.memit.runtime.ServedModel;
 import io.quarkiverse.memit.runtime.ShuttingDownException;
-import io.quarkiverse.memit.runtime.updates.EditOutcome;
-import io.smallrye.reactive.messaging.kafka.api.OutgoingKafkaRecordMetadata;
+import io.quarkus.runtime.StartupEvent;
+import io.smallrye.reactive.messaging.ChannelRegistry;
+import io.smallrye.reactive.messaging.PausableChannel;
+import io.smallrye.reactive.messaging.kafka.KafkaRecord;
+import io.smallrye.reactive.messaging.kafka.KafkaRecordBatch;
+import io.smallrye.reactive.messaging.kafka.api.IncomingKafkaRecordMetadata;
 
 /**
- * Knowledge updates from Kafka: each polled batch of records (channel {@value #UPDATES}, topic
- * {@code knowledge-updates} by default) goes to the {@link EditWorker}'s queue. Every record gets an outcome on
- * {@value #OUTCOMES}; a rejected or duplicate one is also copied, as it was received, to {@value #DEAD_LETTERS} with the reason in
- * its {@value #REASON_HEADER} header. The batch is acknowledged — its offsets committed — only once every record in it
- * has its outcome, that is after the batch it was applied in is journaled and served: a crash before that redelivers
- * the records, and those already applied are then reported as duplicates. Records whose updates were not applied
- * because the application stopped are left unacknowledged too, and come again after the restart.
+ * Knowledge updates from Kafka (channel {@value #UPDATES}, topic {@code knowledge-updates} by default), each record as
+ * it was received: its value's exact bytes, key and headers.
+ * <p>
+ * The channel starts paused and is resumed only once the model is served with edits available: while it is not
+ * (a checkpoint or journal refused at startup, edits turned off), nothing is read and nothing is committed, and the
+ * updates wait in their topic for an application that can apply them. Readiness says why ({@link #pausedBecause()}).
+ * <p>
+ * Every record goes to the {@link EditWorker}'s queue and gets an outcome on {@value #OUTCOMES} (see
+ * {@link OutcomePublisher}); a rejected one is also written, as received, to {@value #DEAD_LETTERS}. A record is
+ * acknowledged on its own once its outcome and dead letter are written, so its offset is committed right after the
+ * batch it was applied in — journaled and served — and a rebalance or restart delivers again at most the batch being
+ * computed; those already applied are then reported as duplicates. Records whose updates were not applied because
+ * the application stopped are not acknowledged, and come again after the restart.
  */
 @ApplicationScoped
 public class KnowledgeUpdateListener {
@@ -42,70 +48,117 @@ public class KnowledgeUpdateListener {
     /** Outgoing channel of the outcome of every update. */
     public static final String OUTCOMES = "memit-knowledge-updates-applied";
     /** Header of a dead letter saying why it was rejected. */
-    public static final String REASON_HEADER = "memit-reason";
+    public static final String REASON_HEADER = DeadLetter.REASON;
 
     private static final Logger LOG = Logger.getLogger(KnowledgeUpdateListener.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     @Inject
     EditWorker worker;
 
     @Inject
-    @Channel(DEAD_LETTERS)
-    Emitter<String> deadLetters;
+    ServedModel served;
 
     @Inject
-    @Channel(OUTCOMES)
-    Emitter<String> outcomes;
+    OutcomePublisher publisher;
+
+    @Inject
+    ChannelRegistry channels;
+
+    @Inject
+    BrokerCheck broker;
+
+    private volatile String pausedBecause = "the application is starting";
+
+    /** After the model is loaded (the served model is a startup bean of default priority). */
+    void onStart(@Observes @Priority(Interceptor.Priority.PLATFORM_AFTER) StartupEvent event) {
+        admit();
+        if (pausedBecause == null) {
+            broker.start();
+        }
+    }
+
+    /**
+     * Resumes reading knowledge updates when edits can be applied; otherwise keeps the channel paused, and says why
+     * once.
+     */
+    public synchronized void admit() {
+        PausableChannel channel = channels.getPausable(UPDATES);
+        String unavailable = served.editsUnavailable();
+        if (channel == null) {
+            pausedBecause = unavailable;
+            LOG.debugf("Channel %s is not pausable; knowledge updates are read as it delivers them", UPDATES);
+            return;
+        }
+        if (unavailable == null) {
+            pausedBecause = null;
+            if (channel.isPaused()) {
+                channel.resume();
+                LOG.debug("Reading knowledge updates from Kafka");
+            }
+            return;
+        }
+        if (!unavailable.equals(pausedBecause)) {
+            LOG.warnf("Knowledge updates are not read from Kafka while %s: they wait in their topic, nothing is consumed"
+                    + " or committed, and they are applied once the model is served with edits", unavailable);
+        }
+        pausedBecause = unavailable;
+        channel.pause();
+    }
+
+    /** Why knowledge updates are not read from Kafka now, or null when they are. */
+    public String pausedBecause() {
+        return pausedBecause;
+    }
 
     @Incoming(UPDATES)
-    public CompletionStage<Void> consume(Message<List<String>> records) {
-        List<CompletableFuture<Void>> done = new ArrayList<>();
-        for (String payload : records.getPayload()) {
-            done.add(worker.submit(payload).thenAccept(outcome -> report(payload, outcome)));
+    public CompletionStage<Void> consume(KafkaRecordBatch<byte[], byte[]> records) {
+        AtomicInteger notApplied = new AtomicInteger();
+        CompletableFuture<?>[] done = new CompletableFuture<?>[records.getRecords().size()];
+        int i = 0;
+        for (KafkaRecord<byte[], byte[]> record : records.getRecords()) {
+            long offset = record.getMetadata(IncomingKafkaRecordMetadata.class).map(IncomingKafkaRecordMetadata::getOffset)
+                    .orElse(-1L);
+            DeadLetter.Source source = new DeadLetter.Source(record.getTopic(), record.getPartition(), offset,
+                    record.getKey(), record.getHeaders(), record.getPayload());
+            done[i++] = worker.submit(record.getPayload())
+                    .thenCompose(outcome -> publisher.report(outcome, source))
+                    .thenCompose(written -> record.ack())
+                    .whenComplete((ignored, failure) -> {
+                        if (failure != null) {
+                            notAcknowledged(failure, notApplied);
+                        }
+                    });
         }
-        CompletableFuture.allOf(done.toArray(CompletableFuture[]::new)).whenComplete((ignored, failure) -> {
-            if (failure != null && shuttingDown(failure)) {
-                // neither acknowledged nor dead-lettered: the offsets stay uncommitted and the records come again
-                LOG.infof("%d knowledge updates not applied before shutdown; they are delivered again after the restart",
-                        done.size());
-            } else if (failure != null) {
-                LOG.errorf(failure, "Reporting the outcomes of %d knowledge updates failed", done.size());
-                records.nack(failure);
-            } else {
-                records.ack();
+        CompletableFuture.allOf(done).whenComplete((ignored, failure) -> {
+            if (notApplied.get() > 0) {
+                LOG.infof("%d knowledge updates were not applied (%s); their records are not acknowledged and are "
+                        + "delivered again after a restart", notApplied.get(),
+                        pausedBecause != null ? pausedBecause : "the application is shutting down");
             }
         });
         // the next records are taken as soon as the queue has room: batches can fill across polls
         return worker.room();
     }
 
-    private static boolean shuttingDown(Throwable failure) {
-        for (Throwable t = failure; t != null; t = t.getCause()) {
-            if (t instanceof ShuttingDownException) {
-                return true;
-            }
+    private void notAcknowledged(Throwable failure, AtomicInteger notApplied) {
+        Throwable cause = rootOf(failure);
+        if (cause instanceof ShuttingDownException) {
+            notApplied.incrementAndGet();
+        } else if (cause instanceof EditsUnavailableException) {
+            notApplied.incrementAndGet();
+            admit(); // pauses the channel again
+        } else {
+            LOG.errorf(failure, "Writing the outcome of a knowledge update failed; its record is not acknowledged and is"
+                    + " delivered again after a restart");
         }
-        return false;
     }
 
-    private void report(String payload, EditOutcome outcome) {
-        String json;
-        try {
-            json = JSON.writeValueAsString(outcome);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
+    private static Throwable rootOf(Throwable failure) {
+        Throwable t = failure;
+        while ((t instanceof java.util.concurrent.CompletionException || t instanceof java.util.concurrent.ExecutionException)
+                && t.getCause() != null) {
+            t = t.getCause();
         }
-        outcomes.send(json);
-        if (outcome.status() == EditOutcome.Status.REJECTED || outcome.status() == EditOutcome.Status.DUPLICATE) {
-            RecordHeaders headers = new RecordHeaders();
-            headers.add(REASON_HEADER, outcome.reason().getBytes(StandardCharsets.UTF_8));
-            if (outcome.id() != null) {
-                headers.add("memit-event-id", outcome.id().getBytes(StandardCharsets.UTF_8));
-            }
-            deadLetters.send(Message.of(payload == null ? "" : payload)
-                    .addMetadata(OutgoingKafkaRecordMetadata.<String> builder().withHeaders(headers).build()));
-            LOG.debugf("Knowledge update %s rejected: %s", outcome.id(), outcome.reason());
-        }
+        return t;
     }
 }

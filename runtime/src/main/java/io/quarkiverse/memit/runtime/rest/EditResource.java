@@ -11,13 +11,13 @@ import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.HeaderParam;
-import jakarta.ws.rs.NotAuthorizedException;
 import jakarta.ws.rs.NotFoundException;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
@@ -27,6 +27,9 @@ import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import org.jboss.resteasy.reactive.RestResponse;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
+import org.jboss.logging.Logger;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import io.quarkiverse.memit.engine.journal.BatchRecord;
@@ -36,18 +39,23 @@ import io.quarkiverse.memit.runtime.ServedModel;
 import io.quarkiverse.memit.runtime.config.MemitConfig;
 import io.quarkiverse.memit.runtime.edits.EditMetrics;
 import io.quarkiverse.memit.runtime.edits.EditWorker;
+import io.quarkiverse.memit.runtime.edits.OutcomePublisher;
 import io.quarkiverse.memit.runtime.updates.EditOutcome;
 import io.smallrye.common.annotation.Blocking;
 import io.smallrye.mutiny.Uni;
 
 /**
  * Edits and their history: submit knowledge updates (the same JSON as the Kafka events), list the applied batches,
- * roll back. Guarded by {@code quarkus.memit.management.*}: 404 when disabled, 401 without the configured token.
+ * roll back. Guarded by {@code quarkus.memit.management.*} ({@link ManagementAccess}): off by default in prod mode,
+ * 404 when off, 401 without the configured credential, 403 without the configured role. Errors are JSON
+ * {@code {"error": "..."}}.
  */
 @Path("/memit")
 @ApplicationScoped
 @Tag(name = "MEMIT edits", description = "Knowledge updates applied to the served model")
 public class EditResource {
+
+    private static final Logger LOG = Logger.getLogger(EditResource.class);
 
     /** One applied batch as listed. */
     public record BatchInfo(String batchId, List<String> eventIds, List<String> rewrites, long parentGeneration,
@@ -75,6 +83,12 @@ public class EditResource {
     @Inject
     EditMetrics metrics;
 
+    @Inject
+    ManagementAccess access;
+
+    @Inject
+    OutcomePublisher publisher;
+
     @POST
     @Path("edits")
     @Consumes(MediaType.APPLICATION_JSON)
@@ -89,6 +103,11 @@ public class EditResource {
         } else {
             outcomes.add(worker.submit(body == null ? null : body.toString()));
         }
+        // every outcome is also written to the outcomes topic, as for updates from Kafka; the caller does not wait for it
+        outcomes.forEach(o -> o.thenAccept(outcome -> publisher.outcome(outcome).exceptionally(failure -> {
+            LOG.debugf(failure, "The outcome of %s was not written to Kafka", outcome.id());
+            return null;
+        })));
         return Uni.createFrom().completionStage(CompletableFuture.allOf(outcomes.toArray(CompletableFuture[]::new))
                 .thenApply(ignored -> outcomes.stream().map(CompletableFuture::join).toList()));
     }
@@ -145,13 +164,7 @@ public class EditResource {
     }
 
     private void authorize(String authorization) {
-        if (!config.management().enabled()) {
-            throw new NotFoundException("the management endpoints are disabled (quarkus.memit.management.enabled)");
-        }
-        String token = config.management().token().orElse(null);
-        if (token != null && !("Bearer " + token).equals(authorization)) {
-            throw new NotAuthorizedException("a bearer token is required (quarkus.memit.management.token)", "Bearer");
-        }
+        access.authorize(authorization);
     }
 
     @ServerExceptionMapper
@@ -170,8 +183,17 @@ public class EditResource {
         return error(Response.Status.CONFLICT, e.getMessage());
     }
 
+    @ServerExceptionMapper
+    public RestResponse<ErrorResponse> unreadable(JsonProcessingException e) {
+        return Errors.unreadable(e, "valid JSON");
+    }
+
+    @ServerExceptionMapper
+    public Response webApplication(WebApplicationException e) {
+        return Errors.webApplication(e, "valid JSON");
+    }
+
     private static RestResponse<ErrorResponse> error(Response.Status status, String message) {
-        return RestResponse.ResponseBuilder.create(status, new ErrorResponse(message)).type(MediaType.APPLICATION_JSON_TYPE)
-                .build();
+        return Errors.error(status, message);
     }
 }

@@ -32,6 +32,7 @@ import io.quarkiverse.memit.engine.generate.TokenListener;
 import io.quarkiverse.memit.engine.model.ModelDevice;
 import io.quarkiverse.memit.runtime.ModelUnavailableException;
 import io.quarkiverse.memit.runtime.ServedModel;
+import io.quarkiverse.memit.runtime.config.MemitConfig;
 import io.smallrye.common.annotation.Blocking;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.infrastructure.Infrastructure;
@@ -54,6 +55,9 @@ public class MemitResource {
     @Inject
     ObjectMapper json;
 
+    @Inject
+    MemitConfig config;
+
     @GET
     @Path("model")
     @Produces(MediaType.APPLICATION_JSON)
@@ -73,9 +77,10 @@ public class MemitResource {
     @Blocking
     @Operation(summary = "Complete one prompt or a batch of prompts")
     public CompletionResponse complete(CompletionRequest request) {
-        List<String> prompts = prompts(request);
+        List<String> texts = prompts(request);
         GenerationOptions options = request.options(model.defaults());
-        List<Completion> completions = model.generate(prompts, options, TokenListener.NONE);
+        List<long[]> prompts = withinLimits(model.encode(texts), options);
+        List<Completion> completions = model.generateIds(prompts, options, TokenListener.NONE);
         List<CompletionChoice> choices = new ArrayList<>(completions.size());
         for (int i = 0; i < completions.size(); i++) {
             choices.add(CompletionChoice.of(i, completions.get(i)));
@@ -97,7 +102,7 @@ public class MemitResource {
         // Every check before the stream starts: once it has, the status is 200.
         List<String> texts = prompts(request);
         GenerationOptions options = request.options(model.defaults());
-        List<long[]> prompts = model.encode(texts);
+        List<long[]> prompts = withinLimits(model.encode(texts), options);
         return Multi.createFrom().<OutboundSseEvent> emitter(emitter -> generate(prompts, options, sse, emitter))
                 .runSubscriptionOn(Infrastructure.getDefaultWorkerPool());
     }
@@ -129,15 +134,12 @@ public class MemitResource {
 
     @ServerExceptionMapper
     public RestResponse<ErrorResponse> unreadable(JsonProcessingException e) {
-        return error(Response.Status.BAD_REQUEST, "the request body is not a valid completion request: " + e.getOriginalMessage());
+        return Errors.unreadable(e, "a valid completion request");
     }
 
     @ServerExceptionMapper
     public Response webApplication(WebApplicationException e) {
-        if (e.getCause() instanceof JsonProcessingException json) {
-            return unreadable(json).toResponse();
-        }
-        return e.getResponse();
+        return Errors.webApplication(e, "a valid completion request");
     }
 
     @ServerExceptionMapper
@@ -146,20 +148,39 @@ public class MemitResource {
     }
 
     private static RestResponse<ErrorResponse> error(Response.Status status, String message) {
-        // JSON also for the streaming endpoint, whose successful answers are server-sent events.
-        return RestResponse.ResponseBuilder.create(status, new ErrorResponse(message))
-                .type(MediaType.APPLICATION_JSON_TYPE).build();
+        return Errors.error(status, message);
     }
 
     private ModelInfo info() {
         return ModelInfo.of(model.modelConfig(), model.directory());
     }
 
-    private static List<String> prompts(CompletionRequest request) {
+    private List<String> prompts(CompletionRequest request) {
         if (request == null) {
             throw new IllegalArgumentException("the request body must be a JSON object with a prompt");
         }
-        return request.prompts();
+        List<String> prompts = request.prompts();
+        int max = config.generation().maxPrompts();
+        if (prompts.size() > max) {
+            throw new IllegalArgumentException("the request has " + prompts.size() + " prompts; at most " + max
+                    + " are served in one request (quarkus.memit.generation.max-prompts)");
+        }
+        return prompts;
+    }
+
+    /** The request's cost in tokens — its prompts' and {@code max_tokens} for each — within the configured cap. */
+    private List<long[]> withinLimits(List<long[]> prompts, GenerationOptions options) {
+        long tokens = 0;
+        for (long[] p : prompts) {
+            tokens += p.length + (long) options.maxTokens();
+        }
+        int max = config.generation().maxRequestTokens();
+        if (tokens > max) {
+            throw new IllegalArgumentException("the request may cost " + tokens + " tokens (its prompts' tokens plus "
+                    + "max_tokens for each of them); at most " + max
+                    + " are served in one request (quarkus.memit.generation.max-request-tokens)");
+        }
+        return prompts;
     }
 
     private OutboundSseEvent event(Sse sse, String name, Object data) {

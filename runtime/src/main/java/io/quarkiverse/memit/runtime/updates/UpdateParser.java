@@ -1,5 +1,10 @@
 package io.quarkiverse.memit.runtime.updates;
 
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,8 +25,8 @@ import io.quarkiverse.memit.engine.edit.Rewrite;
  * <li>a CounterFact record: {@code {"case_id": 7, "requested_rewrite": {"prompt", "subject", "target_new": {"str"}},
  * "paraphrase_prompts", "neighborhood_prompts"}}; its id is {@code "counterfact-<case_id>"}.</li>
  * </ul>
- * Every check that needs no model happens here, each failure with a reason naming the field: not JSON, not an
- * object, over the size limit, a missing or blank field, a field of the wrong type, a prompt without exactly one
+ * Every check that needs no model happens here, each failure with a reason naming the field: not UTF-8 (with the
+ * byte offset of the first invalid sequence), not JSON, not an object, over the size limit, a missing or blank field, a field of the wrong type, a prompt without exactly one
  * {@code {}}. Whether the rewrite fits the model (length, the subject's tokens) is checked when its batch is applied.
  */
 public final class UpdateParser {
@@ -40,6 +45,27 @@ public final class UpdateParser {
             throw new IllegalArgumentException("maxBytes must be ≥ 1, got " + maxBytes);
         }
         this.maxBytes = maxBytes;
+    }
+
+    /** Parses one payload as received (UTF-8 bytes, e.g. a Kafka record's value); never throws for bad input. */
+    public ParsedUpdate parse(byte[] payload) {
+        if (payload == null || payload.length == 0) {
+            return new ParsedUpdate.Invalid(null, "empty payload");
+        }
+        if (payload.length > maxBytes) {
+            return new ParsedUpdate.Invalid(null, "payload is " + payload.length + " bytes, more than the limit of " + maxBytes);
+        }
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(payload);
+        CharBuffer out = CharBuffer.allocate(payload.length);
+        CoderResult result = decoder.decode(in, out, true);
+        if (result.isError()) {
+            return new ParsedUpdate.Invalid(null, "not UTF-8: invalid byte sequence at byte offset " + in.position()
+                    + " (" + result.length() + " byte" + (result.length() == 1 ? "" : "s") + ")");
+        }
+        decoder.flush(out);
+        return parse(out.flip().toString());
     }
 
     /** Parses one payload; never throws for bad input. */
@@ -117,6 +143,10 @@ public final class UpdateParser {
         if (value.asText().isBlank()) {
             throw new Rejected(id, "field '" + path + "' is empty");
         }
+        int surrogate = unpairedSurrogate(value.asText());
+        if (surrogate >= 0) {
+            throw new Rejected(id, "field '" + path + "' is not valid text: unpaired surrogate at character " + surrogate);
+        }
         return value.asText();
     }
 
@@ -137,6 +167,19 @@ public final class UpdateParser {
             out.add(item.asText());
         }
         return out;
+    }
+
+    /** The index of the first UTF-16 surrogate without its pair (a JSON escape can make one), or -1. */
+    private static int unpairedSurrogate(String text) {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     private static String describe(JsonNode node) {

@@ -29,6 +29,35 @@ class UpdateParserTest {
     }
 
     @Test
+    void invalidUtf8IsRejectedWithItsByteOffset() {
+        byte[] head = "{\"id\": \"e-2\", \"subject\": \"Ann".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] tail = "\", \"prompt\": \"{} lives in\", \"target\": \"Rome\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] payload = new byte[head.length + 1 + tail.length];
+        System.arraycopy(head, 0, payload, 0, head.length);
+        payload[head.length] = (byte) 0xC3; // a lead byte whose continuation is missing
+        System.arraycopy(tail, 0, payload, head.length + 1, tail.length);
+        ParsedUpdate.Invalid invalid = assertInstanceOf(ParsedUpdate.Invalid.class, parser.parse(payload));
+        assertEquals("not UTF-8: invalid byte sequence at byte offset " + head.length + " (1 byte)", invalid.reason());
+    }
+
+    @Test
+    void validUtf8BytesAreReadAsText() {
+        byte[] payload = "{\"id\": \"e-3\", \"subject\": \"Zoë Ōtani\", \"prompt\": \"{} lives in\", \"target\": \"Kyōto\"}"
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        KnowledgeUpdate u = assertInstanceOf(ParsedUpdate.Valid.class, parser.parse(payload)).update();
+        assertEquals("Zoë Ōtani", u.rewrite().subject());
+        assertEquals("Kyōto", u.rewrite().target());
+    }
+
+    @Test
+    void anUnpairedSurrogateEscapeIsNotText() {
+        ParsedUpdate.Invalid invalid = assertInstanceOf(ParsedUpdate.Invalid.class, parser.parse(
+                "{\"id\": \"e-4\", \"subject\": \"A\\ud800b\", \"prompt\": \"{} is\", \"target\": \"x\"}"));
+        assertEquals("field 'subject' is not valid text: unpaired surrogate at character 1", invalid.reason());
+        assertEquals("e-4", invalid.id());
+    }
+
+    @Test
     void counterFactRecordIsAccepted() {
         ParsedUpdate parsed = parser.parse("""
                 {"case_id": 42, "requested_rewrite": {"prompt": "{} plays the", "subject": "Ann Lee",

@@ -1,0 +1,72 @@
+package io.quarkiverse.memit.runtime.edits;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.inject.Instance;
+import jakarta.inject.Inject;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.DescribeClusterOptions;
+import org.eclipse.microprofile.config.Config;
+import org.jboss.logging.Logger;
+
+import io.smallrye.common.annotation.Identifier;
+
+/**
+ * Says once, in the application's words, when no Kafka broker answers at startup: the address tried, and that
+ * knowledge updates wait until one does (the Kafka client itself logs a warning per reconnection attempt, which does
+ * not say what it means for edits). Runs in the background; never delays startup.
+ */
+@ApplicationScoped
+public class BrokerCheck {
+
+    private static final Logger LOG = Logger.getLogger(BrokerCheck.class);
+    private static final Duration PATIENCE = Duration.ofSeconds(15);
+
+    @Inject
+    Config config;
+
+    @Inject
+    @Identifier("default-kafka-broker")
+    Instance<Map<String, Object>> kafka;
+
+    /** Starts the check on a thread of its own. */
+    void start() {
+        Thread t = new Thread(this::check, "memit-broker-check");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    private void check() {
+        Map<String, Object> properties = new HashMap<>();
+        if (kafka.isResolvable()) {
+            properties.putAll(kafka.get());
+        }
+        Optional<String> channel = config.getOptionalValue(
+                "mp.messaging.incoming." + KnowledgeUpdateListener.UPDATES + ".bootstrap.servers", String.class);
+        String bootstrap = channel.orElse(String.valueOf(properties.getOrDefault(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
+                config.getOptionalValue("kafka.bootstrap.servers", String.class).orElse("localhost:9092"))));
+        properties.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        properties.put(AdminClientConfig.CLIENT_ID_CONFIG, "memit-broker-check");
+        properties.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) PATIENCE.toMillis());
+        properties.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) PATIENCE.toMillis());
+        properties.keySet().retainAll(AdminClientConfig.configNames());
+        try (Admin admin = Admin.create(properties)) {
+            admin.describeCluster(new DescribeClusterOptions().timeoutMs((int) PATIENCE.toMillis())).clusterId()
+                    .get(PATIENCE.toMillis() + 1000, TimeUnit.MILLISECONDS);
+            LOG.debugf("Kafka broker reachable at %s", bootstrap);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            LOG.warnf("No Kafka broker answered at %s (kafka.bootstrap.servers) within %d s: knowledge updates wait in "
+                    + "Kafka and are applied once it is reachable; completions are served meanwhile (%s)", bootstrap,
+                    PATIENCE.toSeconds(), e.getCause() != null ? e.getCause().toString() : e.toString());
+        }
+    }
+}
