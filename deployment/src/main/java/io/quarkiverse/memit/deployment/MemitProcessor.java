@@ -84,7 +84,7 @@ class MemitProcessor {
 
     /**
      * The Kafka channels of knowledge updates, their dead letters and outcomes: connector, topics, serdes (updates and
-     * dead letters as bytes, so that a dead letter is the record as received; outcomes as text), batch consumption
+     * dead letters as bytes, so that a dead letter is the record as received; outcomes as text), one record at a time
      * from the earliest offset, paused until the model is served, offsets committed within a second of each record's
      * outcome. Each is a default the application overrides with {@code mp.messaging.*.<channel>.*}.
      */
@@ -94,7 +94,6 @@ class MemitProcessor {
         Map<String, String> values = new LinkedHashMap<>();
         values.put(in + "connector", "smallrye-kafka");
         values.put(in + "topic", "knowledge-updates");
-        values.put(in + "batch", "true");
         values.put(in + "value.deserializer", BYTES_IN);
         values.put(in + "key.deserializer", BYTES_IN);
         values.put(in + "auto.offset.reset", "earliest");

@@ -12,13 +12,11 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.UUID;
 import java.util.stream.Stream;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -61,6 +59,8 @@ class FaultsIT {
 
     @TempDir
     static Path dir;
+    /** The applications' logs, kept for reading after a failure. */
+    private static final Path LOGS = Path.of("target/faults-it");
 
     private static BrokerProcess broker;
     private static List<String> updates;
@@ -70,6 +70,7 @@ class FaultsIT {
 
     @BeforeAll
     static void startBroker() throws Exception {
+        Files.createDirectories(LOGS);
         broker = BrokerProcess.start(Files.createDirectories(dir.resolve("broker")));
         JsonNode cases = JSON.readTree(COUNTERFACT.toFile());
         updates = new ArrayList<>();
@@ -108,7 +109,7 @@ class FaultsIT {
         Files.write(weights, damaged);
 
         s.send();
-        try (PackagedApp app = PackagedApp.start(dir.resolve("refused-1.log"), s.options(model, null, false))) {
+        try (PackagedApp app = PackagedApp.start(LOGS.resolve("refused-1.log"), s.options(model, null, false))) {
             app.awaitLog("Knowledge updates are not read from Kafka", Duration.ofMinutes(1));
             Thread.sleep(8000); // time to consume, were it consuming
             HttpResponse<String> ready = app.get("/q/health/ready");
@@ -128,7 +129,7 @@ class FaultsIT {
         }
 
         Files.write(weights, good);
-        try (PackagedApp app = PackagedApp.start(dir.resolve("refused-2.log"), s.options(model, null, true))) {
+        try (PackagedApp app = PackagedApp.start(LOGS.resolve("refused-2.log"), s.options(model, null, true))) {
             Map<String, JsonNode> outcomes = s.awaitOutcomes();
             for (String id : ids) {
                 assertEquals("APPLIED", outcomes.get(id).get("status").asText(), outcomes.get(id).toString());
@@ -145,12 +146,12 @@ class FaultsIT {
     void killedWhileTheJournalRecordIsWrittenTheUpdatesAreAppliedOnceAfterTheRestart() throws Exception {
         Scenario s = new Scenario("torn");
         s.send();
-        try (PackagedApp app = PackagedApp.start(dir.resolve("torn-1.log"), s.options(TOY, "journal-write", true))) {
+        try (PackagedApp app = PackagedApp.start(LOGS.resolve("torn-1.log"), s.options(TOY, "journal-write", true))) {
             app.awaitLog("Crash point journal-write", PATIENCE);
             app.kill();
         }
         assertEquals(-1, s.committed(), "nothing committed before the batch was journaled");
-        try (PackagedApp app = PackagedApp.start(dir.resolve("torn-2.log"), s.options(TOY, null, true))) {
+        try (PackagedApp app = PackagedApp.start(LOGS.resolve("torn-2.log"), s.options(TOY, null, true))) {
             assertTrue(app.log().contains("torn last record"), "the half-written record is dropped at startup");
             Map<String, JsonNode> outcomes = s.awaitOutcomes();
             for (String id : ids) {
@@ -167,11 +168,11 @@ class FaultsIT {
     void killedBetweenTheJournalAndThePublishTheRestartServesTheBatchAndTheRedeliveryIsADuplicate() throws Exception {
         Scenario s = new Scenario("journaled");
         s.send();
-        try (PackagedApp app = PackagedApp.start(dir.resolve("journaled-1.log"), s.options(TOY, "before-publish", true))) {
+        try (PackagedApp app = PackagedApp.start(LOGS.resolve("journaled-1.log"), s.options(TOY, "before-publish", true))) {
             app.awaitLog("Crash point before-publish", PATIENCE);
             app.kill();
         }
-        try (PackagedApp app = PackagedApp.start(dir.resolve("journaled-2.log"), s.options(TOY, null, true))) {
+        try (PackagedApp app = PackagedApp.start(LOGS.resolve("journaled-2.log"), s.options(TOY, null, true))) {
             assertTrue(app.log().contains("1 batches replayed"), app.log());
             Map<String, JsonNode> outcomes = s.awaitOutcomes();
             for (String id : ids) {
@@ -194,15 +195,17 @@ class FaultsIT {
         // batches of two: the first is applied; the second stops once journaled, before it is served
         List<String> options = new ArrayList<>(s.options(TOY, "before-publish@2", true));
         options.add("quarkus.memit.edit.batch-size=2");
-        try (PackagedApp app = PackagedApp.start(dir.resolve("commits-1.log"), options)) {
+        try (PackagedApp app = PackagedApp.start(LOGS.resolve("commits-1.log"), options)) {
             app.awaitLog("Crash point before-publish", PATIENCE);
             // the first batch's records are committed although the second batch is still in flight
             s.awaitCommitted(2);
             assertEquals(2, s.committed(), "the second batch's records stay uncommitted");
             app.kill();
         }
-        try (PackagedApp app = PackagedApp.start(dir.resolve("commits-2.log"), s.options(TOY, null, true))) {
+        try (PackagedApp app = PackagedApp.start(LOGS.resolve("commits-2.log"), s.options(TOY, null, true))) {
             assertTrue(app.log().contains("2 batches replayed"), app.log());
+            // the killed member leaves the group only when its session times out: the redelivery waits for that
+            s.awaitOutcomes();
             s.awaitCommitted(4);
             List<ConsumerRecord<String, String>> reported = Scenario.read(s.topic + "-applied", Duration.ofSeconds(5), 100);
             Map<String, List<String>> statuses = new HashMap<>();
@@ -283,11 +286,19 @@ class FaultsIT {
             }
         }
 
+        /** The latest outcome of each of the two updates, read until both have one or {@code wait} has passed. */
         Map<String, JsonNode> outcomes(Duration wait) throws IOException {
             Map<String, JsonNode> out = new HashMap<>();
-            for (ConsumerRecord<String, String> r : read(topic + "-applied", wait, ids.size())) {
-                JsonNode o = JSON.readTree(r.value());
-                out.put(o.get("id").asText(), o);
+            try (KafkaConsumer<String, String> consumer = TestKafka.consumer(broker.bootstrap(), topic + "-applied")) {
+                long deadline = System.nanoTime() + wait.toNanos();
+                while (System.nanoTime() < deadline && !out.keySet().containsAll(ids)) {
+                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
+                        JsonNode o = JSON.readTree(r.value());
+                        if (ids.contains(o.get("id").asText())) {
+                            out.put(o.get("id").asText(), o);
+                        }
+                    }
+                }
             }
             return out;
         }
@@ -313,16 +324,8 @@ class FaultsIT {
         }
 
         private static List<ConsumerRecord<String, String>> read(String topic, Duration wait, int enough) {
-            Properties p = new Properties();
-            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrap());
-            p.put(ConsumerConfig.GROUP_ID_CONFIG, "test-" + UUID.randomUUID());
-            p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-            p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.StringDeserializer.class);
-            p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG,
-                    org.apache.kafka.common.serialization.StringDeserializer.class);
             List<ConsumerRecord<String, String>> out = new ArrayList<>();
-            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p)) {
-                consumer.subscribe(List.of(topic));
+            try (KafkaConsumer<String, String> consumer = TestKafka.consumer(broker.bootstrap(), topic)) {
                 long deadline = System.nanoTime() + wait.toNanos();
                 while (System.nanoTime() < deadline && out.size() < enough) {
                     consumer.poll(Duration.ofMillis(500)).forEach(out::add);

@@ -96,16 +96,24 @@ final class PackagedApp implements AutoCloseable {
     }
 
     /** SIGTERM, as a container runtime or systemd stops the application; waits for the JVM to exit. */
-    Process terminate() throws InterruptedException {
+    Process terminate() throws InterruptedException, IOException {
+        assertEventLoopNeverBlocked();
         process.destroy();
         assertTrue(process.waitFor(2, TimeUnit.MINUTES), "the application did not stop in 2 minutes");
         return process;
     }
 
     /** SIGKILL: the process ends at once, wherever it is. */
-    void kill() throws InterruptedException {
+    void kill() throws InterruptedException, IOException {
+        assertEventLoopNeverBlocked();
         process.destroyForcibly();
         assertTrue(process.waitFor(1, TimeUnit.MINUTES), "the application did not die");
+    }
+
+    /** Vert.x warns when an event-loop thread is blocked (2 s by default): the application must never do that. */
+    void assertEventLoopNeverBlocked() throws IOException {
+        String log = log();
+        assertTrue(!log.contains("has been blocked for"), "an event loop was blocked:\n" + log);
     }
 
     String log() throws IOException {

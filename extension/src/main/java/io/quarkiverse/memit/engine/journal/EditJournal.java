@@ -313,8 +313,14 @@ public final class EditJournal implements AutoCloseable {
                     }
                     return corrupted(position, index, "the record's frame header is damaged (magic or checksum)");
                 }
-                if (length < 5 || length > size) {
+                if (length < 5) {
                     return corrupted(position, index, "the record announces an impossible length " + length);
+                }
+                // the frame header's checksum holds, so its length is what was written: a record that runs past the
+                // end of the file is one whose append did not finish (however large it announces itself)
+                if (length > size - position - FRAME_HEADER_BYTES - FRAME_TRAILER_BYTES) {
+                    return truncateTornTail(position, size, "the last record is incomplete: " + (size - position) + " of "
+                            + (FRAME_HEADER_BYTES + length + FRAME_TRAILER_BYTES) + " bytes");
                 }
                 long recordEnd = position + FRAME_HEADER_BYTES + length + FRAME_TRAILER_BYTES;
                 if (recordEnd > size) {

@@ -161,6 +161,25 @@ class EditJournalTest {
     }
 
     @Test
+    void aFirstRecordCutBeforeHalfOfItIsOnDiskIsATornTailNotCorruption() throws IOException {
+        Path file = dir.resolve(EditJournal.FILE_NAME);
+        List<Long> offsets = threeBatchesOnDisk();
+        long first = offsets.get(0);
+        long second = offsets.get(1);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            // a crash while the first record is written: the file is shorter than the record announces itself
+            ch.truncate(first + (second - first) / 3);
+        }
+        try (EditJournal journal = EditJournal.open(dir, base, NO_FSYNC)) {
+            assertTrue(journal.recovery().truncatedTornTail());
+            assertNull(journal.recovery().corruption());
+            assertEquals(0, journal.records().size());
+            assertEquals(0, journal.lastGeneration());
+            assertEquals(first, Files.size(file));
+        }
+    }
+
+    @Test
     void tornLastRecordIsTruncatedAndReported() throws IOException {
         Path file = dir.resolve(EditJournal.FILE_NAME);
         long lastOffset = threeBatchesOnDisk().get(2);

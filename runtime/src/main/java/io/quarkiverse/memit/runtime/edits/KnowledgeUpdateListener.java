@@ -1,8 +1,6 @@
 package io.quarkiverse.memit.runtime.edits;
 
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -20,12 +18,11 @@ import io.quarkus.runtime.StartupEvent;
 import io.smallrye.reactive.messaging.ChannelRegistry;
 import io.smallrye.reactive.messaging.PausableChannel;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
-import io.smallrye.reactive.messaging.kafka.KafkaRecordBatch;
 import io.smallrye.reactive.messaging.kafka.api.IncomingKafkaRecordMetadata;
 
 /**
  * Knowledge updates from Kafka (channel {@value #UPDATES}, topic {@code knowledge-updates} by default), each record as
- * it was received: its value's exact bytes, key and headers.
+ * it was received: its value's exact bytes, key and headers, one record at a time.
  * <p>
  * The channel starts paused and is resumed only once the model is served with edits available: while it is not
  * (a checkpoint or journal refused at startup, edits turned off), nothing is read and nothing is committed, and the
@@ -33,9 +30,10 @@ import io.smallrye.reactive.messaging.kafka.api.IncomingKafkaRecordMetadata;
  * <p>
  * Every record goes to the {@link EditWorker}'s queue and gets an outcome on {@value #OUTCOMES} (see
  * {@link OutcomePublisher}); a rejected one is also written, as received, to {@value #DEAD_LETTERS}. A record is
- * acknowledged on its own once its outcome and dead letter are written, so its offset is committed right after the
- * batch it was applied in — journaled and served — and a rebalance or restart delivers again at most the batch being
- * computed; those already applied are then reported as duplicates. Records whose updates were not applied because
+ * acknowledged on its own once its outcome and dead letter are written, and the throttled commit strategy commits,
+ * every second, up to the first record not yet acknowledged: offsets are committed right after the batch they were
+ * applied in — journaled and served — and a rebalance or restart delivers again at most the batch being computed;
+ * those already applied are then reported as duplicates. Records whose updates were not applied because
  * the application stopped are not acknowledged, and come again after the restart.
  */
 @ApplicationScoped
@@ -72,9 +70,7 @@ public class KnowledgeUpdateListener {
     /** After the model is loaded (the served model is a startup bean of default priority). */
     void onStart(@Observes @Priority(Interceptor.Priority.PLATFORM_AFTER) StartupEvent event) {
         admit();
-        if (pausedBecause == null) {
-            broker.start();
-        }
+        broker.start();
     }
 
     /**
@@ -110,46 +106,40 @@ public class KnowledgeUpdateListener {
         return pausedBecause;
     }
 
+    /**
+     * One record: queued for its batch; acknowledged once its outcome (and dead letter) are written. The next record
+     * is delivered as soon as the queue has room (see {@link EditWorker#room()}), so batches fill across records.
+     */
     @Incoming(UPDATES)
-    public CompletionStage<Void> consume(KafkaRecordBatch<byte[], byte[]> records) {
-        AtomicInteger notApplied = new AtomicInteger();
-        CompletableFuture<?>[] done = new CompletableFuture<?>[records.getRecords().size()];
-        int i = 0;
-        for (KafkaRecord<byte[], byte[]> record : records.getRecords()) {
-            long offset = record.getMetadata(IncomingKafkaRecordMetadata.class).map(IncomingKafkaRecordMetadata::getOffset)
-                    .orElse(-1L);
-            DeadLetter.Source source = new DeadLetter.Source(record.getTopic(), record.getPartition(), offset,
-                    record.getKey(), record.getHeaders(), record.getPayload());
-            done[i++] = worker.submit(record.getPayload())
-                    .thenCompose(outcome -> publisher.report(outcome, source))
-                    .thenCompose(written -> record.ack())
-                    .whenComplete((ignored, failure) -> {
-                        if (failure != null) {
-                            notAcknowledged(failure, notApplied);
-                        }
-                    });
-        }
-        CompletableFuture.allOf(done).whenComplete((ignored, failure) -> {
-            if (notApplied.get() > 0) {
-                LOG.infof("%d knowledge updates were not applied (%s); their records are not acknowledged and are "
-                        + "delivered again after a restart", notApplied.get(),
-                        pausedBecause != null ? pausedBecause : "the application is shutting down");
-            }
-        });
-        // the next records are taken as soon as the queue has room: batches can fill across polls
+    public CompletionStage<Void> consume(KafkaRecord<byte[], byte[]> record) {
+        long offset = record.getMetadata(IncomingKafkaRecordMetadata.class).map(IncomingKafkaRecordMetadata::getOffset)
+                .orElse(-1L);
+        DeadLetter.Source source = new DeadLetter.Source(record.getTopic(), record.getPartition(), offset,
+                record.getKey(), record.getHeaders(), record.getPayload());
+        worker.submit(record.getPayload())
+                .thenCompose(outcome -> publisher.report(outcome, source))
+                .thenCompose(written -> record.ack())
+                .whenComplete((ignored, failure) -> {
+                    if (failure != null) {
+                        notAcknowledged(failure, source);
+                    }
+                });
         return worker.room();
     }
 
-    private void notAcknowledged(Throwable failure, AtomicInteger notApplied) {
+    private void notAcknowledged(Throwable failure, DeadLetter.Source source) {
         Throwable cause = rootOf(failure);
         if (cause instanceof ShuttingDownException) {
-            notApplied.incrementAndGet();
+            LOG.debugf("Knowledge update at %s:%d@%d not applied before shutdown; delivered again after the restart",
+                    source.topic(), source.partition(), source.offset());
         } else if (cause instanceof EditsUnavailableException) {
-            notApplied.incrementAndGet();
+            LOG.debugf("Knowledge update at %s:%d@%d not applied: %s; delivered again once edits are available",
+                    source.topic(), source.partition(), source.offset(), cause.getMessage());
             admit(); // pauses the channel again
         } else {
-            LOG.errorf(failure, "Writing the outcome of a knowledge update failed; its record is not acknowledged and is"
-                    + " delivered again after a restart");
+            LOG.errorf(failure, "Writing the outcome of the knowledge update at %s:%d@%d failed; its record is not "
+                    + "acknowledged and is delivered again after a restart", source.topic(), source.partition(),
+                    source.offset());
         }
     }
 
