@@ -70,7 +70,7 @@ class KnowledgeUpdatesCancelledTest {
             assertTrue(System.nanoTime() < deadline, "the updates did not reach the editor: " + worker.queued());
             Thread.sleep(20);
         }
-        served.memit().cancel("the test stops the edits"); // what shutdown does to the batch being computed
+        served.engine().cancel("the test stops the edits"); // what shutdown does to the batch being computed
         while (worker.queued() > 0) {
             assertTrue(System.nanoTime() < deadline, "the batch did not end");
             Thread.sleep(20);

@@ -1,27 +1,16 @@
 package io.quarkiverse.memit.runtime;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 
 import org.jboss.logging.Logger;
 
-import ai.djl.ndarray.NDManager;
-import io.quarkiverse.memit.engine.edit.ContextTemplates;
-import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
 import io.quarkiverse.memit.engine.model.Architecture;
-import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.ModelConfig;
-import io.quarkiverse.memit.engine.model.Tokenizer;
-import io.quarkiverse.memit.engine.stats.CovarianceInverse;
-import io.quarkiverse.memit.engine.stats.StatsCache;
-import io.quarkiverse.memit.engine.stats.StatsCorpus;
-import io.quarkiverse.memit.engine.stats.StatsOptions;
 import io.quarkiverse.memit.runtime.config.EditConfig;
+import io.quarkiverse.memit.engine.EditSettings;
 import io.quarkus.runtime.configuration.ConfigurationException;
 
 /** Turns {@code quarkus.memit.edit.*} into MEMIT's hyperparameters and key solver. */
@@ -60,12 +49,6 @@ final class EditSetup {
         return toy(config, model) ? Memit.ToySetup.of(model.architecture()).correctionRounds() : 0;
     }
 
-    /** The context templates: as configured, else the toy setup's with the toy preset and the reference's otherwise. */
-    static ContextTemplates contextTemplates(EditConfig config, ModelConfig modelConfig, CausalLm model, Tokenizer tokenizer) {
-        return contextTemplatesMode(config, modelConfig) == EditConfig.ContextTemplatesMode.BARE ? ContextTemplates.bareOnly()
-                : ContextTemplates.forModel(model, tokenizer);
-    }
-
     static EditConfig.ContextTemplatesMode contextTemplatesMode(EditConfig config, ModelConfig model) {
         boolean bare = toy(config, model) && Memit.ToySetup.of(model.architecture()).barePrompts();
         return config.contextTemplates()
@@ -97,46 +80,30 @@ final class EditSetup {
     }
 
     /**
-     * The key solver over the edited layers' second moments: imported from memit's npz files, or computed from the
-     * corpus (cached in {@code cache-dir}); C⁻¹ cached beside them.
-     *
-     * @throws IllegalStateException if neither a corpus nor npz files are configured
+     * The engine's edit settings: hyperparameters, the statistics (memit's npz files, else a corpus; none when edits
+     * are disabled or no source is configured, with the reason and the property that turns them on), the cache,
+     * the context templates and MEMIT's options.
      */
-    static CovarianceKeySolver solver(EditConfig config, String modelId, CausalLm model, Tokenizer tokenizer,
-            MemitHyperparams hparams, NDManager manager) {
+    static EditSettings settings(EditConfig config, ModelConfig model) {
         EditConfig.StatsConfig stats = config.stats();
-        StatsCache cache = new StatsCache(Path.of(stats.cacheDir()));
-        // one layer at a time: its second moment, its C⁻¹ computed (or found) on disk, the moment freed; edits then
-        // stream each C⁻¹ from its file, so no two d_ff × d_ff matrices are held at once
-        Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
-        if (stats.npzDir().isPresent()) {
-            Path dir = Path.of(stats.npzDir().get());
-            for (int layer : hparams.layers()) {
-                Path npz = dir.resolve(hparams.rewriteModuleTmp().replace("{}", String.valueOf(layer)) + "_"
-                        + hparams.mom2Dtype() + "_mom2_" + hparams.mom2NSamples() + ".npz");
-                if (!Files.isRegularFile(npz)) {
-                    throw new IllegalStateException("no statistics file for layer " + layer + ": " + npz.toAbsolutePath());
-                }
-                streamInverse(cache, cache.importNpz(npz, modelId, layer, model.config().dFf(), manager), inverses, manager);
-            }
+        EditSettings.Statistics statistics;
+        if (!config.enabled()) {
+            statistics = new EditSettings.Statistics.None("edits are disabled (quarkus.memit.edit.enabled=false)");
+        } else if (stats.npzDir().isPresent()) {
+            statistics = new EditSettings.Statistics.Npz(Path.of(stats.npzDir().get()));
         } else if (stats.corpus().isPresent()) {
-            cache.secondMoments(modelId, model, tokenizer, StatsCorpus.of(Path.of(stats.corpus().get())),
-                    StatsOptions.defaults().withSamples(stats.samples()).withMaxLength(stats.maxLength()), hparams.layers(),
-                    manager).values().forEach(entry -> streamInverse(cache, entry, inverses, manager));
+            statistics = new EditSettings.Statistics.Corpus(Path.of(stats.corpus().get()), stats.samples(),
+                    stats.maxLength());
         } else {
-            throw new IllegalStateException("MEMIT needs the second moments of the edited layers: set "
-                    + "quarkus.memit.edit.stats.corpus (a local text corpus) or quarkus.memit.edit.stats.npz-dir");
+            statistics = new EditSettings.Statistics.None("edits are unavailable: MEMIT needs the second moments of the"
+                    + " edited layers: set quarkus.memit.edit.stats.corpus (a local text corpus) or "
+                    + "quarkus.memit.edit.stats.npz-dir");
+            LOG.warnf("The model is served without edits: %s", ((EditSettings.Statistics.None) statistics).reason());
         }
-        LOG.infof("MEMIT statistics of layers %s ready (%s)", hparams.layers(), cache.root().toAbsolutePath());
-        return CovarianceKeySolver.of(inverses, hparams.mom2UpdateWeight());
-    }
-
-    private static void streamInverse(StatsCache cache, StatsCache.Entry entry, Map<Integer, CovarianceInverse> inverses,
-            NDManager manager) {
-        try {
-            inverses.put(entry.key().layer(), cache.streamedInverse(entry, manager));
-        } finally {
-            entry.moment().close();
-        }
+        return new EditSettings(hyperparameters(config, model), statistics, Path.of(stats.cacheDir()),
+                contextTemplatesMode(config, model) == EditConfig.ContextTemplatesMode.BARE,
+                Memit.Options.DEFAULTS.withActivationBytes(config.targetPassMemory().asLongValue())
+                        .withPromptTokenWeight(promptTokenWeight(config, model))
+                        .withCorrectionRounds(correctionRounds(config, model)));
     }
 }

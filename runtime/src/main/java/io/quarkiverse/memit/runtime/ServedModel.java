@@ -1,15 +1,11 @@
 package io.quarkiverse.memit.runtime;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.TreeMap;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.Lock;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
@@ -19,26 +15,18 @@ import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
-import io.quarkiverse.memit.engine.edit.Memit;
-import io.quarkiverse.memit.engine.edit.MemitHyperparams;
+import io.quarkiverse.memit.engine.MemitEngine;
 import io.quarkiverse.memit.engine.generate.Completion;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
-import io.quarkiverse.memit.engine.generate.Generator;
 import io.quarkiverse.memit.engine.generate.TokenListener;
-import io.quarkiverse.memit.engine.journal.BaseIdentity;
 import io.quarkiverse.memit.engine.journal.EditJournal;
-import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.MemoryEstimate;
 import io.quarkiverse.memit.engine.model.ModelDevice;
 import io.quarkiverse.memit.engine.model.SafetensorsException;
-import io.quarkiverse.memit.engine.model.Tokenizer;
 import io.quarkiverse.memit.engine.model.WeightPrecision;
-import io.quarkiverse.memit.engine.weights.EditableModel;
 import io.quarkiverse.memit.engine.weights.Generation;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.runtime.config.GenerationConfig;
@@ -51,8 +39,9 @@ import io.quarkus.runtime.Startup;
 import io.quarkus.runtime.configuration.ConfigurationException;
 
 /**
- * The model named by {@code quarkus.memit.model.path}, loaded once at startup with its tokenizer, and closed at
- * shutdown. A thin adapter over the engine's {@link CausalLm}, {@link Tokenizer} and {@link Generator}.
+ * The model named by {@code quarkus.memit.model.path}, opened once at startup as a {@link MemitEngine} from
+ * {@code quarkus.memit.*} and closed at shutdown; the Quarkus side of the engine (configuration, startup, status,
+ * meters, the I/O-thread rule).
  * <p>
  * A checkpoint that cannot be loaded does not stop the application: {@link #status()} holds the reason (readiness
  * reports it) and every use throws {@link ModelUnavailableException}.
@@ -64,7 +53,7 @@ public class ServedModel {
     private static final Logger LOG = Logger.getLogger(ServedModel.class);
     private static final String OFFLINE = "ai.djl.offline";
     /** How long shutdown waits for running generations before it frees the weights anyway. */
-    private static final long CLOSE_WAIT_SECONDS = 30;
+    private static final Duration CLOSE_WAIT = Duration.ofSeconds(30);
 
     /** Whether a model is served, and if not, why. */
     public sealed interface Status {
@@ -89,19 +78,9 @@ public class ServedModel {
     @Inject
     MeterRegistry registry;
 
-    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private volatile Status status = new Status.NotConfigured();
+    private volatile MemitEngine engine;
     private GenerationOptions defaults;
-    private NDManager manager;
-    private CausalLm model;
-    private Tokenizer tokenizer;
-    private Generator generator;
-    private EditableModel editable;
-    private EditJournal journal;
-    private ModelEditor editor;
-    private CovarianceKeySolver solver;
-    private Memit memit;
-    private String editsUnavailable;
     private WeightPrecision precision = WeightPrecision.AUTO;
     private Device device = Device.cpu();
 
@@ -124,17 +103,13 @@ public class ServedModel {
             io.quarkiverse.memit.engine.model.ModelConfig modelConfig = io.quarkiverse.memit.engine.model.ModelConfig
                     .read(dir);
             checkMemory(dir, modelConfig, precision);
-            ModelDevice.require(device, CausalLm.pytorch());
-            manager = CausalLm.pytorch().newBaseManager(device);
-            config.model().threads().ifPresent(JniUtils::setNumThreads);
-            model = CausalLm.load(dir, manager, precision);
-            tokenizer = Tokenizer.load(dir);
-            if (tokenizer.vocabSize() > modelConfig.vocabSize()) {
-                throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize()
-                        + " token ids but the model's vocabulary has " + modelConfig.vocabSize());
+            engine = MemitEngine.open(dir, Path.of(config.journal().dir()), engineOptions(modelConfig));
+            ModelEditor.Restored restored = engine.restored();
+            if (!restored.recovery().clean()) {
+                LOG.warnf("Journal %s was repaired at startup: %s", engine.journalFile(), restored.recovery());
             }
-            generator = new Generator(model, tokenizer);
-            restoreEdits(dir, modelConfig);
+            LOG.infof("Journal %s: %d batches replayed in %d ms, serving generation %d", engine.journalFile(),
+                    restored.replayedBatches(), restored.nanos() / 1_000_000, restored.generation());
             long millis = (System.nanoTime() - start) / 1_000_000;
             status = new Status.Serving(path, dir, modelConfig, millis);
             registerMeters();
@@ -143,9 +118,9 @@ public class ServedModel {
                     + "libtorch threads %d",
                     modelConfig.architecture().modelType(), dir, modelConfig.nLayers(), modelConfig.dModel(),
                     modelConfig.nHeads(), modelConfig.dFf(), modelConfig.vocabSize(), modelConfig.maxPositions(),
-                    modelConfig.parameterCount(), MemoryEstimate.gb(model.residentWeightBytes()),
-                    model.residentWeightBytesByType(), MemoryEstimate.gb(model.mappedWeightBytes()), ModelDevice.name(device), millis,
-                    JniUtils.getNumThreads());
+                    modelConfig.parameterCount(), MemoryEstimate.gb(weightMemory().residentBytes()),
+                    weightMemory().byType(), MemoryEstimate.gb(weightMemory().mappedBytes()), ModelDevice.name(device),
+                    millis, JniUtils.getNumThreads());
         } catch (RuntimeException | LinkageError e) {
             String reason = reason(e);
             if (e instanceof IllegalArgumentException || e instanceof SafetensorsException) {
@@ -155,7 +130,6 @@ public class ServedModel {
             } else {
                 LOG.errorf(e, "Cannot load the model at %s: %s", dir, reason);
             }
-            release();
             status = new Status.Failed(path, reason);
         }
     }
@@ -202,47 +176,15 @@ public class ServedModel {
         }
     }
 
-    /**
-     * The weights as the journal left them: the live batches' deltas replayed on the checkpoint (no MEMIT). Edits need
-     * the statistics of the edited layers; without them the model is served, read-only, and edits are refused with
-     * the reason.
-     */
-    private void restoreEdits(Path dir, io.quarkiverse.memit.engine.model.ModelConfig modelConfig) {
-        editable = new EditableModel(model, dir, 0);
+    /** The engine's options from {@code quarkus.memit.*}. */
+    private MemitEngine.Options engineOptions(io.quarkiverse.memit.engine.model.ModelConfig modelConfig) {
         JournalConfig jc = config.journal();
-        EditJournal.Options options = EditJournal.Options.DEFAULTS.withFsync(jc.fsync())
+        EditJournal.Options journal = EditJournal.Options.DEFAULTS.withFsync(jc.fsync())
                 .withOnCorruption(jc.onCorruption() == JournalConfig.OnCorruption.FAIL ? EditJournal.OnCorruption.FAIL
                         : EditJournal.OnCorruption.STOP_AT_LAST_GOOD);
-        Path journalDir = Path.of(jc.dir()).toAbsolutePath().normalize();
-        journal = EditJournal.open(journalDir, BaseIdentity.of(dir), CrashPoint.journal(options));
-        MemitHyperparams hparams = EditSetup.hyperparameters(config.edit(), modelConfig);
-        if (!config.edit().enabled()) {
-            editsUnavailable = "edits are disabled (quarkus.memit.edit.enabled=false)";
-        } else {
-            try {
-                solver = EditSetup.solver(config.edit(), dir.getFileName().toString(), model, tokenizer, hparams, manager);
-                memit = new Memit(model, tokenizer, hparams, solver,
-                        EditSetup.contextTemplates(config.edit(), modelConfig, model, tokenizer),
-                        Memit.Options.DEFAULTS.withActivationBytes(config.edit().targetPassMemory().asLongValue())
-                                .withPromptTokenWeight(EditSetup.promptTokenWeight(config.edit(), modelConfig))
-                                .withCorrectionRounds(EditSetup.correctionRounds(config.edit(), modelConfig)));
-            } catch (RuntimeException e) {
-                editsUnavailable = "edits are unavailable: " + reason(e);
-                LOG.warnf("The model is served without edits: %s", reason(e));
-            }
-        }
-        ModelEditor.DeltaComputation computation = memit != null ? memit::execute : (rewrites, base, parent) -> {
-            throw new IllegalStateException(editsUnavailable);
-        };
-        editor = new ModelEditor(editable, journal, computation, hparams, solver, CrashPoint.editor(),
-                ModelEditor.OnChecksumMismatch.FAIL);
-        ModelEditor.Restored restored = editor.restore();
-        EditJournal.Recovery recovery = restored.recovery();
-        if (!recovery.clean()) {
-            LOG.warnf("Journal %s was repaired at startup: %s", journal.file(), recovery);
-        }
-        LOG.infof("Journal %s: %d batches replayed in %d ms, serving generation %d", journal.file(),
-                restored.replayedBatches(), restored.nanos() / 1_000_000, restored.generation());
+        return new MemitEngine.Options(precision, device, config.model().threads().orElse(0),
+                CrashPoint.journal(journal), EditSetup.settings(config.edit(), modelConfig),
+                ModelEditor.OnChecksumMismatch.FAIL, CrashPoint.editor());
     }
 
     @PreDestroy
@@ -251,41 +193,17 @@ public class ServedModel {
         if (status instanceof Status.Serving) {
             status = closed; // new requests are refused from now on
         }
-        cancelEdits();
-        Lock write = lock.writeLock();
-        try {
-            if (!write.tryLock(CLOSE_WAIT_SECONDS, TimeUnit.SECONDS)) {
-                // Freeing weights that a forward pass still reads could crash the JVM; leave them to the process.
-                LOG.warnf("Generations or an edit still running after %d s; the model's memory is not freed",
-                        CLOSE_WAIT_SECONDS);
-                return;
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return;
-        }
-        try {
-            release();
+        MemitEngine e = engine;
+        if (e != null && e.close(CLOSE_WAIT)) {
             LOG.debug("Model closed");
-        } finally {
-            write.unlock();
         }
     }
 
     /** The memory the served weights hold (zeros while none is served). */
-    public record WeightMemory(long residentBytes, long mappedBytes, Map<String, Long> byType,
-            long wideningBufferBytes) {
-    }
-
-    /** The memory the served model's weights hold. */
-    public WeightMemory weightMemory() {
-        CausalLm m = model;
-        if (m == null) {
-            return new WeightMemory(0, 0, Map.of(), 0);
-        }
-        Map<String, Long> byType = new TreeMap<>();
-        m.residentWeightBytesByType().forEach((t, b) -> byType.put(t.name(), b));
-        return new WeightMemory(m.residentWeightBytes(), m.mappedWeightBytes(), byType, m.wideningBufferBytes());
+    public MemitEngine.WeightMemory weightMemory() {
+        MemitEngine e = engine;
+        return e == null || !(status instanceof Status.Serving) ? new MemitEngine.WeightMemory(0, 0, Map.of(), 0)
+                : e.weightMemory();
     }
 
     /** The precision the weights are held in ({@code quarkus.memit.model.dtype}). */
@@ -343,27 +261,7 @@ public class ServedModel {
      * @throws ModelUnavailableException if no model is served
      */
     public List<long[]> encode(List<String> prompts) {
-        Lock read = lock.readLock();
-        read.lock();
-        try {
-            int context = serving().config().maxPositions();
-            List<long[]> ids = new ArrayList<>(prompts.size());
-            for (int i = 0; i < prompts.size(); i++) {
-                long[] tokens = tokenizer.encode(prompts.get(i));
-                String which = prompts.size() == 1 ? "the prompt" : "prompt " + i;
-                if (tokens.length == 0) {
-                    throw new IllegalArgumentException(which + " is empty");
-                }
-                if (tokens.length >= context) {
-                    throw new IllegalArgumentException(which + " has " + tokens.length + " tokens; the model's context is "
-                            + context + " tokens, so a prompt may have at most " + (context - 1));
-                }
-                ids.add(tokens);
-            }
-            return ids;
-        } finally {
-            read.unlock();
-        }
+        return engine().encodePrompts(prompts);
     }
 
     /**
@@ -393,44 +291,18 @@ public class ServedModel {
         if (!BlockingOperationControl.isBlockingAllowed()) {
             throw new BlockingOperationNotAllowedException("Generation blocks; it cannot run on an I/O thread");
         }
-        Lock read = lock.readLock();
-        read.lock();
-        try {
-            serving();
-            // every token of the request reads the generation current when it starts, whatever is published meanwhile
-            try (Generation.Lease lease = editable.acquire()) {
-                return generator.generateIds(prompts, options, listener, lease.generation());
-            }
-        } finally {
-            read.unlock();
-        }
+        // every token of the request reads the generation current when it starts, whatever is published meanwhile
+        return engine().complete(prompts, options, listener);
     }
 
     /**
-     * Stops the edit batch being computed at its next step and refuses later ones ({@link Memit#cancel}): for
-     * shutdown. Nothing when edits are not served.
+     * Stops the edit batch being computed at its next step and refuses later ones: for shutdown. Nothing when no
+     * model is served.
      */
     public void cancelEdits() {
-        Memit m = memit;
-        if (m != null) {
-            m.cancel("the application is shutting down");
-        }
-    }
-
-    /**
-     * Runs {@code work} — an edit batch — while the model stays open: shutdown does not free the model's memory while
-     * it runs (it cancels the MEMIT computation, which then stops at its next step).
-     *
-     * @throws ModelUnavailableException if no model is served
-     */
-    public void whileOpen(Runnable work) {
-        Lock read = lock.readLock();
-        read.lock();
-        try {
-            serving();
-            work.run();
-        } finally {
-            read.unlock();
+        MemitEngine e = engine;
+        if (e != null) {
+            e.cancel("the application is shutting down");
         }
     }
 
@@ -446,92 +318,19 @@ public class ServedModel {
     }
 
     /**
-     * The editor of the served weights: applies batches (journal first, then an atomic swap), rolls back.
+     * The served model: completions, edits, the journal's batches, rollback.
      *
      * @throws ModelUnavailableException if no model is served
      */
-    public ModelEditor editor() {
+    public MemitEngine engine() {
         serving();
-        return editor;
-    }
-
-    /**
-     * The served weight generations: pin one with {@code acquire()} to run the model as it is served now.
-     *
-     * @throws ModelUnavailableException if no model is served
-     */
-    public EditableModel editableModel() {
-        serving();
-        return editable;
-    }
-
-    /**
-     * MEMIT over the served model, for checking rewrites against it.
-     *
-     * @throws ModelUnavailableException if no model is served
-     * @throws IllegalStateException if edits are disabled or the statistics are missing (the message says which)
-     */
-    public Memit memit() {
-        serving();
-        if (memit == null) {
-            throw new IllegalStateException(editsUnavailable);
-        }
-        return memit;
+        return engine;
     }
 
     /** Why edits are refused, or null when they are accepted. */
     public String editsUnavailable() {
-        return status instanceof Status.Serving ? editsUnavailable : "no model is served";
-    }
-
-    /**
-     * The served model's tokenizer.
-     *
-     * @throws ModelUnavailableException if no model is served
-     */
-    public Tokenizer tokenizer() {
-        serving();
-        return tokenizer;
-    }
-
-    /**
-     * The loaded checkpoint (its own weights are never modified; generations override the edited matrices).
-     *
-     * @throws ModelUnavailableException if no model is served
-     */
-    public CausalLm model() {
-        serving();
-        return model;
-    }
-
-    private void release() {
-        if (editable != null) {
-            editable.close();
-            editable = null;
-        }
-        if (journal != null) {
-            journal.close();
-            journal = null;
-        }
-        if (solver != null) {
-            solver.close();
-            solver = null;
-        }
-        editor = null;
-        memit = null;
-        if (tokenizer != null) {
-            tokenizer.close();
-            tokenizer = null;
-        }
-        if (model != null) {
-            model.close();
-            model = null;
-        }
-        if (manager != null) {
-            manager.close();
-            manager = null;
-        }
-        generator = null;
+        MemitEngine e = engine;
+        return status instanceof Status.Serving && e != null ? e.editsUnavailable() : "no model is served";
     }
 
     /** DJL must never reach for the network: the natives come from the application's jar, the checkpoint is local. */

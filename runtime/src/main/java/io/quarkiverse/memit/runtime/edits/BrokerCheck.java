@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
+import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Instance;
 import jakarta.inject.Inject;
@@ -36,11 +37,26 @@ public class BrokerCheck {
     @Identifier("default-kafka-broker")
     Instance<Map<String, Object>> kafka;
 
+    private volatile Thread thread;
+    private volatile boolean stopped;
+
     /** Starts the check on a thread of its own. */
-    void start() {
-        Thread t = new Thread(this::check, "memit-broker-check");
-        t.setDaemon(true);
-        t.start();
+    synchronized void start() {
+        if (stopped || thread != null) {
+            return;
+        }
+        thread = new Thread(this::check, "memit-broker-check");
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    /** The application stops: the check ends without a word. */
+    @PreDestroy
+    synchronized void stop() {
+        stopped = true;
+        if (thread != null) {
+            thread.interrupt();
+        }
     }
 
     private void check() {
@@ -64,6 +80,9 @@ public class BrokerCheck {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (Exception e) {
+            if (stopped) {
+                return;
+            }
             LOG.warnf("No Kafka broker answered at %s (kafka.bootstrap.servers) within %d s: knowledge updates wait in "
                     + "Kafka and are applied once it is reachable; completions are served meanwhile (%s)", bootstrap,
                     PATIENCE.toSeconds(), e.getCause() != null ? e.getCause().toString() : e.toString());

@@ -3,11 +3,11 @@ package io.quarkiverse.memit.runtime.edits;
 import java.util.ArrayList;
 import java.util.List;
 
+import io.quarkiverse.memit.engine.MemitEngine;
 import io.quarkiverse.memit.engine.edit.Rewrite;
+import io.quarkiverse.memit.engine.generate.TokenListener;
 import io.quarkiverse.memit.engine.generate.Completion;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
-import io.quarkiverse.memit.engine.generate.Generator;
-import io.quarkiverse.memit.engine.model.Tokenizer;
 import io.quarkiverse.memit.engine.weights.Generation;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.runtime.config.GuardConfig;
@@ -30,14 +30,12 @@ final class CanaryGuard implements ModelEditor.Check {
 
     private static final int EXTRA_TOKENS = 2;
 
-    private final Generator generator;
-    private final Tokenizer tokenizer;
+    private final MemitEngine engine;
     private final List<GuardConfig.Canary> canaries;
     private final double allowedDrop;
 
-    CanaryGuard(Generator generator, Tokenizer tokenizer, GuardConfig config) {
-        this.generator = generator;
-        this.tokenizer = tokenizer;
+    CanaryGuard(MemitEngine engine, GuardConfig config) {
+        this.engine = engine;
         this.canaries = List.copyOf(config.canaries());
         this.allowedDrop = config.allowedDrop();
         if (!(allowedDrop >= 0 && allowedDrop <= 1)) {
@@ -52,10 +50,9 @@ final class CanaryGuard implements ModelEditor.Check {
         }
         List<String> lost = new ArrayList<>();
         for (GuardConfig.Canary c : canaries) {
-            int tokens = tokenizer.encode(" " + c.answer().strip()).length + EXTRA_TOKENS;
-            Completion answer = generator.generateIds(List.of(tokenizer.encode(c.prompt())),
-                    GenerationOptions.greedy(tokens), (row, text) -> {
-                    }, prepared).get(0);
+            int tokens = engine.encode(" " + c.answer().strip()).length + EXTRA_TOKENS;
+            Completion answer = engine.complete(List.of(engine.encode(c.prompt())), GenerationOptions.greedy(tokens),
+                    TokenListener.NONE, prepared).get(0);
             if (!answer.text().stripLeading().startsWith(c.answer().strip())) {
                 lost.add("'" + c.prompt() + "' → '" + answer.text().strip() + "' (expected '" + c.answer().strip() + "')");
             }

@@ -21,12 +21,10 @@ import jakarta.inject.Inject;
 
 import org.jboss.logging.Logger;
 
+import io.quarkiverse.memit.engine.MemitEngine;
 import io.quarkiverse.memit.engine.edit.EditCancelledException;
 import io.quarkiverse.memit.engine.edit.InvalidRewriteException;
-import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.Rewrite;
-import io.quarkiverse.memit.engine.eval.TargetScorer;
-import io.quarkiverse.memit.engine.generate.Generator;
 import io.quarkiverse.memit.engine.weights.EditorThreads;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.runtime.EditsUnavailableException;
@@ -51,7 +49,7 @@ import io.quarkus.runtime.ShutdownEvent;
  * At shutdown, first of all: no update is taken any more, the batch being computed is cancelled at its next step (a
  * batch already being journaled finishes), and every update not applied fails with {@link ShuttingDownException} —
  * not an outcome: a Kafka record is then left unacknowledged and delivered again after the restart. The model is
- * freed only after that ({@link ServedModel#whileOpen}).
+ * freed only after that (the engine's close waits for a running batch).
  */
 @ApplicationScoped
 public class EditWorker {
@@ -93,7 +91,7 @@ public class EditWorker {
         thread = Executors.newSingleThreadExecutor(EditorThreads.factory("memit-editor", NICENESS, threads));
         running = true;
         if (served.status() instanceof ServedModel.Status.Serving) {
-            metrics.generation(served.editor().model().currentId());
+            metrics.generation(served.engine().generation());
         }
         thread.execute(this::loop);
     }
@@ -227,7 +225,7 @@ public class EditWorker {
                 return;
             }
             try {
-                served.whileOpen(() -> apply(batch));
+                apply(batch);
             } catch (RuntimeException | Error e) {
                 if (e instanceof EditCancelledException || !running) {
                     // stopped by shutdown (or the model closed under it): not the batch's fault
@@ -253,8 +251,8 @@ public class EditWorker {
 
     private void apply(List<Pending> pending) {
         String batchId = "batch-" + System.currentTimeMillis() + "-" + batches.incrementAndGet();
-        ModelEditor editor = served.editor();
-        BatchPlan plan = BatchPlan.of(pending.stream().map(Pending::update).toList(), editor::wasApplied);
+        MemitEngine engine = served.engine();
+        BatchPlan plan = BatchPlan.of(pending.stream().map(Pending::update).toList(), engine::wasApplied);
         for (KnowledgeUpdate d : plan.duplicates()) {
             complete(pending, d, EditOutcome.duplicate(d.id(), batchId));
         }
@@ -265,10 +263,9 @@ public class EditWorker {
         if (toApply.isEmpty()) {
             return;
         }
-        Memit memit = served.memit();
         // what the model itself refuses (too long for its context, subject's tokens not found): those alone are rejected
         try {
-            memit.validate(toApply.stream().map(KnowledgeUpdate::rewrite).toList());
+            engine.validate(toApply.stream().map(KnowledgeUpdate::rewrite).toList());
         } catch (InvalidRewriteException e) {
             Set<KnowledgeUpdate> rejected = new HashSet<>();
             for (InvalidRewriteException.Problem p : e.problems()) {
@@ -281,18 +278,16 @@ public class EditWorker {
         if (toApply.isEmpty()) {
             return;
         }
-        CanaryGuard guard = new CanaryGuard(new Generator(served.model(), served.tokenizer()), served.tokenizer(),
-                config.guard());
-        TargetScorer scorer = new TargetScorer(served.model(), served.tokenizer());
+        CanaryGuard guard = new CanaryGuard(engine, config.guard());
         // updates that do not take are rejected, and the batch is computed again without them
         while (!toApply.isEmpty()) {
             List<Rewrite> rewrites = toApply.stream().map(KnowledgeUpdate::rewrite).toList();
             List<String> ids = toApply.stream().map(KnowledgeUpdate::id).toList();
-            EfficacyCheck efficacy = new EfficacyCheck(scorer, config.edit().minEfficacy());
+            EfficacyCheck efficacy = new EfficacyCheck(engine, config.edit().minEfficacy());
             ModelEditor.Applied applied;
             LOG.infof("Batch %s: computing %d updates", batchId, ids.size());
             try {
-                applied = editor.apply(batchId, ids, rewrites, (prepared, r) -> {
+                applied = engine.apply(batchId, ids, rewrites, (prepared, r) -> {
                     efficacy.check(prepared, r);
                     guard.check(prepared, r);
                 });

@@ -3,6 +3,7 @@ package io.quarkiverse.memit.runtime.edits;
 import java.util.ArrayList;
 import java.util.List;
 
+import io.quarkiverse.memit.engine.MemitEngine;
 import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.eval.TargetScorer;
 import io.quarkiverse.memit.engine.weights.Generation;
@@ -40,16 +41,16 @@ final class EfficacyCheck implements ModelEditor.Check {
         }
     }
 
-    private final TargetScorer scorer;
+    private final MemitEngine engine;
     private final double floor;
     private double[] efficacy;
 
     /** @param floor the lowest efficacy accepted; 0 accepts every update (the efficacies are still measured) */
-    EfficacyCheck(TargetScorer scorer, double floor) {
+    EfficacyCheck(MemitEngine engine, double floor) {
         if (!(floor >= 0 && floor <= 1)) {
             throw new IllegalArgumentException("quarkus.memit.edit.min-efficacy must be within [0, 1], got " + floor);
         }
-        this.scorer = scorer;
+        this.engine = engine;
         this.floor = floor;
     }
 
@@ -57,7 +58,7 @@ final class EfficacyCheck implements ModelEditor.Check {
     public void check(Generation prepared, List<Rewrite> rewrites) {
         List<TargetScorer.Query> queries = rewrites.stream()
                 .map(r -> new TargetScorer.Query(r.filledPrompt(), r.target())).toList();
-        double[] scores = scorer.score(queries, prepared).stream().mapToDouble(TargetScorer.Score::probability).toArray();
+        double[] scores = engine.score(queries, prepared).stream().mapToDouble(TargetScorer.Score::probability).toArray();
         List<Integer> below = new ArrayList<>();
         for (int i = 0; i < scores.length; i++) {
             if (scores[i] < floor) {

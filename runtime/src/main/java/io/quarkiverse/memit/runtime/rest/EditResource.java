@@ -118,7 +118,7 @@ public class EditResource {
     @Operation(summary = "The applied batches still in effect, oldest first")
     public List<BatchInfo> batches(@HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
         authorize(authorization);
-        return model.editor().journal().liveBatches().stream().map(BatchInfo::of).toList();
+        return model.engine().liveBatches().stream().map(BatchInfo::of).toList();
     }
 
     @GET
@@ -127,7 +127,7 @@ public class EditResource {
     @Operation(summary = "One applied batch")
     public BatchInfo batch(@PathParam("id") String id, @HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
         authorize(authorization);
-        BatchRecord r = model.editor().journal().batch(id);
+        BatchRecord r = model.engine().batch(id);
         if (r == null) {
             throw new NotFoundException("no batch " + id);
         }
@@ -141,7 +141,7 @@ public class EditResource {
     @Operation(summary = "Withdraw every batch after the given one (?to=<batch id>), or all of them (no parameter)")
     public GenerationInfo rollback(@QueryParam("to") String to, @HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
         authorize(authorization);
-        return served(model.editor().rollbackTo(to));
+        return served(model.engine().rollbackTo(to));
     }
 
     @POST
@@ -152,7 +152,7 @@ public class EditResource {
     public GenerationInfo undo(@HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
         authorize(authorization);
         try {
-            return served(model.editor().undoLastBatch());
+            return served(model.engine().undoLastBatch());
         } catch (IllegalStateException e) {
             throw new IllegalArgumentException(e.getMessage(), e);
         }

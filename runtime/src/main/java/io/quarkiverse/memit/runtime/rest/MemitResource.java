@@ -26,6 +26,7 @@ import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import org.jboss.resteasy.reactive.RestResponse;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
+import io.quarkiverse.memit.engine.MemitEngine;
 import io.quarkiverse.memit.engine.generate.Completion;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
 import io.quarkiverse.memit.engine.generate.TokenListener;
@@ -64,7 +65,7 @@ public class MemitResource {
     @Operation(summary = "The served model: architecture, sizes, parameters, checkpoint path, precision, device and the"
             + " memory its weights hold")
     public ModelInfo model() {
-        ServedModel.WeightMemory w = model.weightMemory();
+        MemitEngine.WeightMemory w = model.weightMemory();
         return ModelInfo.of(model.modelConfig(), model.directory(), model.precision().configName(),
                 ModelDevice.name(model.device()),
                 new ModelInfo.WeightMemory(w.residentBytes(), w.mappedBytes(), w.byType(), w.wideningBufferBytes()));

@@ -43,7 +43,7 @@ import io.quarkiverse.memit.engine.train.TrainingConfig;
  * what they know.
  *
  * <pre>
- * mvn -B -q -pl extension compile exec:java -Dexec.mainClass=io.quarkiverse.memit.engine.toyworld.ToyModelBuilder \
+ * ./mvnw -B -q -pl extension test-compile exec:java -Dexec.classpathScope=test -Dexec.mainClass=io.quarkiverse.memit.engine.toyworld.ToyModelBuilder \
  *     -Dexec.args="extension/src/test/resources/toy-world [seed] [gptj,gpt_neox] [epochs]"
  * </pre>
  */

@@ -37,6 +37,25 @@ public final class Gpt2Vocabulary {
     }
 
     /**
+     * {@code Gpt2Vocabulary <encoder.json> <vocab.bpe> <tokenizer.json>}: writes a Hugging Face {@code tokenizer.json}
+     * from GPT-2's vocabulary files, for a GPT-J checkpoint shipped without one:
+     *
+     * <pre>
+     * ./mvnw -q -pl extension test-compile exec:java -Dexec.classpathScope=test \
+     *     -Dexec.mainClass=io.quarkiverse.memit.engine.model.Gpt2Vocabulary \
+     *     -Dexec.args="encoder.json vocab.bpe /models/gpt-j-6b/tokenizer.json"
+     * </pre>
+     */
+    public static void main(String[] args) throws IOException {
+        if (args.length != 3) {
+            System.err.println("usage: Gpt2Vocabulary <encoder.json> <vocab.bpe> <tokenizer.json>");
+            System.exit(2);
+        }
+        writeTokenizerJson(Path.of(args[0]), Path.of(args[1]), Path.of(args[2]));
+        System.out.println("wrote " + args[2]);
+    }
+
+    /**
      * Converts GPT-2's vocabulary files into a {@code tokenizer.json}.
      *
      * @param encoderJson {@code encoder.json}: a JSON object mapping each token to its id

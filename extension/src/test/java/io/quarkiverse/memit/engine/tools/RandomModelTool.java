@@ -22,7 +22,7 @@ import io.quarkiverse.memit.engine.model.TensorDType;
  * d_ff = 4·d_model, context 256). From the repository root:
  *
  * <pre>
- * ./mvnw -q -pl extension compile exec:java -Dexec.mainClass=io.quarkiverse.memit.engine.tools.RandomModelTool \
+ * ./mvnw -q -pl extension test-compile exec:java -Dexec.classpathScope=test -Dexec.mainClass=io.quarkiverse.memit.engine.tools.RandomModelTool \
  *     -Dexec.args="integration-tests/models/toy-gptj gptj 42 tiny"
  * </pre>
  *

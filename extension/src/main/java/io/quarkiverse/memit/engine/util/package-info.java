@@ -1,0 +1,2 @@
+/** Small helpers the engine's packages share (files, mappings). */
+package io.quarkiverse.memit.engine.util;
