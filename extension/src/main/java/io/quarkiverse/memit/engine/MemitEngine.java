@@ -33,6 +33,7 @@ import io.quarkiverse.memit.engine.model.ModelConfig;
 import io.quarkiverse.memit.engine.model.ModelDevice;
 import io.quarkiverse.memit.engine.model.Tokenizer;
 import io.quarkiverse.memit.engine.model.WeightPrecision;
+import io.quarkiverse.memit.engine.util.Messages;
 import io.quarkiverse.memit.engine.weights.EditableModel;
 import io.quarkiverse.memit.engine.weights.Generation;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
@@ -131,8 +132,8 @@ public final class MemitEngine implements AutoCloseable {
                     s = edits.solver(checkpoint.getFileName().toString(), lm, tok, m);
                     mt = new Memit(lm, tok, hparams, s, edits.templates(lm, tok), edits.memit());
                 } catch (RuntimeException e) {
-                    unavailable = "edits are unavailable: " + reason(e);
-                    LOG.warn("The model is served without edits: {}", reason(e));
+                    unavailable = "edits are unavailable: " + Messages.reason(e);
+                    LOG.warn("The model is served without edits: {}", Messages.reason(e));
                 }
             }
             String off = unavailable;
@@ -209,6 +210,11 @@ public final class MemitEngine implements AutoCloseable {
             return new WeightMemory(model.residentWeightBytes(), model.mappedWeightBytes(), byType,
                     model.wideningBufferBytes());
         });
+    }
+
+    /** libtorch's intra-op threads in this process. */
+    public int threads() {
+        return ai.djl.pytorch.jni.JniUtils.getNumThreads();
     }
 
     /** The token ids of a text. */
@@ -414,10 +420,5 @@ public final class MemitEngine implements AutoCloseable {
                 }
             }
         }
-    }
-
-    private static String reason(Throwable e) {
-        String message = e.getMessage();
-        return message == null || message.isBlank() ? e.getClass().getName() : message;
     }
 }

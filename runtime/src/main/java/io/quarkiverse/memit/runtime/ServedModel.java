@@ -15,7 +15,6 @@ import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
 
 import ai.djl.Device;
-import ai.djl.pytorch.jni.JniUtils;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkiverse.memit.engine.MemitEngine;
@@ -24,15 +23,17 @@ import io.quarkiverse.memit.engine.generate.GenerationOptions;
 import io.quarkiverse.memit.engine.generate.TokenListener;
 import io.quarkiverse.memit.engine.journal.EditJournal;
 import io.quarkiverse.memit.engine.model.MemoryEstimate;
+import io.quarkiverse.memit.engine.model.ModelConfig;
 import io.quarkiverse.memit.engine.model.ModelDevice;
 import io.quarkiverse.memit.engine.model.SafetensorsException;
 import io.quarkiverse.memit.engine.model.WeightPrecision;
+import io.quarkiverse.memit.engine.util.Messages;
 import io.quarkiverse.memit.engine.weights.Generation;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.runtime.config.GenerationConfig;
 import io.quarkiverse.memit.runtime.config.JournalConfig;
 import io.quarkiverse.memit.runtime.config.MemitConfig;
-import io.quarkiverse.memit.runtime.config.ModelConfig;
+import io.quarkiverse.memit.runtime.config.ServedModelConfig;
 import io.quarkus.runtime.BlockingOperationControl;
 import io.quarkus.runtime.BlockingOperationNotAllowedException;
 import io.quarkus.runtime.Startup;
@@ -67,7 +68,7 @@ public class ServedModel {
         }
 
         /** The checkpoint at {@code path} (as configured) is served. */
-        record Serving(String path, Path directory, io.quarkiverse.memit.engine.model.ModelConfig config, long loadMillis)
+        record Serving(String path, Path directory, ModelConfig config, long loadMillis)
                 implements Status {
         }
     }
@@ -100,7 +101,7 @@ public class ServedModel {
             precision = setting("quarkus.memit.model.dtype", () -> WeightPrecision.parse(config.model().dtype()));
             device = setting("quarkus.memit.model.device", () -> ModelDevice.parse(config.model().device()));
             // The checkpoint's own checks (config.json, tensor names and shapes) run before libtorch is touched.
-            io.quarkiverse.memit.engine.model.ModelConfig modelConfig = io.quarkiverse.memit.engine.model.ModelConfig
+            ModelConfig modelConfig = ModelConfig
                     .read(dir);
             checkMemory(dir, modelConfig, precision);
             engine = MemitEngine.open(dir, Path.of(config.journal().dir()), engineOptions(modelConfig));
@@ -120,9 +121,9 @@ public class ServedModel {
                     modelConfig.nHeads(), modelConfig.dFf(), modelConfig.vocabSize(), modelConfig.maxPositions(),
                     modelConfig.parameterCount(), MemoryEstimate.gb(weightMemory().residentBytes()),
                     weightMemory().byType(), MemoryEstimate.gb(weightMemory().mappedBytes()), ModelDevice.name(device),
-                    millis, JniUtils.getNumThreads());
+                    millis, engine.threads());
         } catch (RuntimeException | LinkageError e) {
-            String reason = reason(e);
+            String reason = Messages.reason(e);
             if (e instanceof IllegalArgumentException || e instanceof SafetensorsException) {
                 // The checkpoint's own fault, said in the message; the stack trace would only add noise.
                 LOG.errorf("Cannot load the model at %s: %s", dir, reason);
@@ -156,8 +157,8 @@ public class ServedModel {
      * Estimates the memory the model will hold and refuses it, before anything is loaded, when that exceeds what is
      * available (unless {@code quarkus.memit.model.memory.check=false}).
      */
-    private void checkMemory(Path dir, io.quarkiverse.memit.engine.model.ModelConfig modelConfig, WeightPrecision precision) {
-        ModelConfig.MemoryConfig memory = config.model().memory();
+    private void checkMemory(Path dir, ModelConfig modelConfig, WeightPrecision precision) {
+        ServedModelConfig.MemoryConfig memory = config.model().memory();
         int editedLayers = config.edit().enabled() ? EditSetup.hyperparameters(config.edit(), modelConfig).layers().size() : 0;
         MemoryEstimate.Settings settings = new MemoryEstimate.Settings(precision,
                 memory.contextTokens().orElse(modelConfig.maxPositions()), memory.sequences(), editedLayers,
@@ -177,11 +178,10 @@ public class ServedModel {
     }
 
     /** The engine's options from {@code quarkus.memit.*}. */
-    private MemitEngine.Options engineOptions(io.quarkiverse.memit.engine.model.ModelConfig modelConfig) {
+    private MemitEngine.Options engineOptions(ModelConfig modelConfig) {
         JournalConfig jc = config.journal();
         EditJournal.Options journal = EditJournal.Options.DEFAULTS.withFsync(jc.fsync())
-                .withOnCorruption(jc.onCorruption() == JournalConfig.OnCorruption.FAIL ? EditJournal.OnCorruption.FAIL
-                        : EditJournal.OnCorruption.STOP_AT_LAST_GOOD);
+                .withOnCorruption(jc.onCorruption());
         return new MemitEngine.Options(precision, device, config.model().threads().orElse(0),
                 CrashPoint.journal(journal), EditSetup.settings(config.edit(), modelConfig),
                 ModelEditor.OnChecksumMismatch.FAIL, CrashPoint.editor());
@@ -226,7 +226,7 @@ public class ServedModel {
      *
      * @throws ModelUnavailableException if no model is served
      */
-    public io.quarkiverse.memit.engine.model.ModelConfig modelConfig() {
+    public ModelConfig modelConfig() {
         return serving().config();
     }
 
@@ -348,8 +348,4 @@ public class ServedModel {
         }
     }
 
-    private static String reason(Throwable e) {
-        String message = e.getMessage();
-        return message == null || message.isBlank() ? e.getClass().getName() : message;
-    }
 }

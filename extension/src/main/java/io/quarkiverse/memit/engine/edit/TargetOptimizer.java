@@ -27,6 +27,7 @@ import io.quarkiverse.memit.engine.model.ModelConfig;
 import io.quarkiverse.memit.engine.model.TensorNames;
 import io.quarkiverse.memit.engine.model.TokenPositions;
 import io.quarkiverse.memit.engine.model.Tokenizer;
+import io.quarkiverse.memit.engine.util.NativeArrays;
 
 /**
  * Finds each rewrite's target z_i: the residual after block L (the last edited layer) at the subject's last token
@@ -290,7 +291,7 @@ public final class TargetOptimizer {
                 flat[k * n + i] = vectors[i][k];
             }
         }
-        return owned(manager.create(flat, new Shape(dModel, n)));
+        return NativeArrays.owned(manager.create(flat, new Shape(dModel, n)));
     }
 
     // ---------------------------------------------------------------- prompts of a rewrite
@@ -567,7 +568,7 @@ public final class TargetOptimizer {
                 for (int a = 0; a < na; a++) {
                     System.arraycopy(delta[act[a]], 0, flatDelta, a * dModel, dModel);
                 }
-                NDArray deltaArray = owned(m.create(flatDelta, new Shape(na, dModel)));
+                NDArray deltaArray = NativeArrays.owned(m.create(flatDelta, new Shape(na, dModel)));
                 deltaArray.setRequiresGradient(true);
 
                 ForwardRequest request = ForwardRequest.tokens(tok, len);
@@ -576,7 +577,7 @@ public final class TargetOptimizer {
                         request.startFrom(zLayer + 1, prefix.hidden()).cache(prefix.cache());
                     } else {
                         int[] selected = sel.stream().mapToInt(Integer::intValue).toArray();
-                        NDArray at = owned(m.create(sel.stream().mapToLong(Integer::longValue).toArray()));
+                        NDArray at = NativeArrays.owned(m.create(sel.stream().mapToLong(Integer::longValue).toArray()));
                         request.startFrom(zLayer + 1, prefix.hidden().get(new NDIndex("{}", at)))
                                 .cache(prefix.cache().rows(selected, zLayer + 1, m));
                     }
@@ -636,14 +637,14 @@ public final class TargetOptimizer {
                         at[p] = gatherAt.get(p);
                     }
                     System.arraycopy(klAt, 0, at, nLabels, na);
-                    NDArray picked = hidden.reshape((long) b * width, dModel).get(new NDIndex("{}", owned(m.create(at))));
+                    NDArray picked = hidden.reshape((long) b * width, dModel).get(new NDIndex("{}", NativeArrays.owned(m.create(at))));
                     NDArray logProbs = model.logits(picked, m).logSoftmax(1); // [nLabels + na, vocab]
-                    NDArray labelIds = owned(m.create(labels.stream().mapToLong(Long::longValue).toArray(),
+                    NDArray labelIds = NativeArrays.owned(m.create(labels.stream().mapToLong(Long::longValue).toArray(),
                             new Shape(nLabels, 1)));
                     NDArray labelLogProbs = logProbs.get("0:" + nLabels).gather(labelIds, 1); // [nLabels, 1]
-                    NDArray rowNllArray = owned(m.create(rowOfLabel, new Shape(nRewriting, nLabels))).matMul(labelLogProbs)
+                    NDArray rowNllArray = NativeArrays.owned(m.create(rowOfLabel, new Shape(nRewriting, nLabels))).matMul(labelLogProbs)
                             .neg(); // [rows, 1]
-                    NDArray factNllArray = owned(m.create(factOfRow, new Shape(na, nRewriting))).matMul(rowNllArray)
+                    NDArray factNllArray = NativeArrays.owned(m.create(factOfRow, new Shape(na, nRewriting))).matMul(rowNllArray)
                             .reshape(na);
                     NDArray klLogProbs = logProbs.get(nLabels + ":"); // [na, vocab]
                     NDArray objective = factNllArray;
@@ -670,8 +671,8 @@ public final class TargetOptimizer {
                         for (int a = 0; a < na; a++) {
                             System.arraycopy(klInit[act[a]], 0, init, a * vocab, vocab);
                         }
-                        NDArray initArray = owned(m.create(init, new Shape(na, vocab)));
-                        NDArray factor = owned(m.create((float) hparams.klFactor()));
+                        NDArray initArray = NativeArrays.owned(m.create(init, new Shape(na, vocab)));
+                        NDArray factor = NativeArrays.owned(m.create((float) hparams.klFactor()));
                         NDArray klArray = klLogProbs.exp().mul(klLogProbs.sub(initArray)).sum(new int[] { 1 }).mul(factor);
                         kl = klArray.toFloatArray();
                         objective = objective.add(klArray);
@@ -697,7 +698,7 @@ public final class TargetOptimizer {
                         }
                     }
                     if (anyContinues) {
-                        collector.backward(objective.mul(owned(m.create(mask))).sum());
+                        collector.backward(objective.mul(NativeArrays.owned(m.create(mask))).sum());
                         if (recomputed != null) {
                             topGradient = recomputed.top().getGradient().duplicate();
                         } else {
@@ -766,16 +767,6 @@ public final class TargetOptimizer {
                 }
             }
         }
-    }
-
-    /**
-     * A copy in libtorch's memory of an array made from Java data: autograd may read it after its Java buffer is
-     * garbage-collected otherwise.
-     */
-    private static NDArray owned(NDArray fromJavaData) {
-        NDArray copy = fromJavaData.duplicate();
-        fromJavaData.close();
-        return copy;
     }
 
     private static double norm(float[] v) {

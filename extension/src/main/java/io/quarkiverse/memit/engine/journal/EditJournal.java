@@ -36,6 +36,7 @@ import ai.djl.ndarray.NDManager;
 import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.util.AtomicFiles;
+import io.quarkiverse.memit.engine.util.Channels;
 
 /**
  * The durable history of a model's weights: an append-only file ({@value #FILE_NAME}) in a directory per model, one
@@ -249,7 +250,7 @@ public final class EditJournal implements AutoCloseable {
         }
         try {
             ByteBuffer fixed = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
-            readFully(channel, fixed, 0, file);
+            readFlipped(channel, fixed, 0, file);
             byte[] magic = new byte[8];
             fixed.get(0, magic);
             if (!java.util.Arrays.equals(magic, FILE_MAGIC)) {
@@ -265,7 +266,7 @@ public final class EditJournal implements AutoCloseable {
                 throw new JournalException(file, file + ": the journal header is damaged (length " + jsonLength + ")");
             }
             ByteBuffer rest = ByteBuffer.allocate(jsonLength + 4).order(ByteOrder.LITTLE_ENDIAN);
-            readFully(channel, rest, 16, file);
+            readFlipped(channel, rest, 16, file);
             CRC32C crc = new CRC32C();
             crc.update(fixed.array(), 8, 8);
             crc.update(rest.array(), 0, jsonLength);
@@ -282,10 +283,10 @@ public final class EditJournal implements AutoCloseable {
             }
             return new EditJournal(file, options, channel, header, 16L + jsonLength + 4);
         } catch (IOException e) {
-            closeQuietly(channel);
+            Channels.closeQuietly(channel);
             throw new JournalException(file, "cannot read journal " + file + ": " + e, e);
         } catch (RuntimeException e) {
-            closeQuietly(channel);
+            Channels.closeQuietly(channel);
             throw e;
         }
     }
@@ -302,7 +303,7 @@ public final class EditJournal implements AutoCloseable {
                     return truncateTornTail(position, size, "the file ends inside a record's frame header");
                 }
                 ByteBuffer frame = ByteBuffer.allocate(FRAME_HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-                readFully(channel, frame, position, file);
+                readFlipped(channel, frame, position, file);
                 int magic = frame.getInt(0);
                 long length = frame.getLong(4);
                 CRC32C crc = new CRC32C();
@@ -361,7 +362,7 @@ public final class EditJournal implements AutoCloseable {
 
     private int storedCrc(long at) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
-        readFully(channel, b, at, file);
+        readFlipped(channel, b, at, file);
         return b.getInt(0);
     }
 
@@ -369,7 +370,7 @@ public final class EditJournal implements AutoCloseable {
         ByteBuffer b = ByteBuffer.allocate(RecordIo.BUFFER_BYTES);
         for (long p = position; p < size;) {
             b.clear().limit((int) Math.min(b.capacity(), size - p));
-            readFully(channel, b, p, file);
+            readFlipped(channel, b, p, file);
             for (int i = 0; i < b.limit(); i++) {
                 if (b.get(i) != 0) {
                     return false;
@@ -841,18 +842,11 @@ public final class EditJournal implements AutoCloseable {
 
     // ---------------------------------------------------------------- files
 
-    private static void readFully(FileChannel channel, ByteBuffer buffer, long position, Path file) throws IOException {
-        long p = position;
-        while (buffer.hasRemaining()) {
-            int n = channel.read(buffer, p);
-            if (n < 0) {
-                throw new IOException(file + " ends at byte " + p);
-            }
-            p += n;
-        }
+    /** Reads {@code buffer} full from {@code position}, then flips it for reading. */
+    private static void readFlipped(FileChannel channel, ByteBuffer buffer, long position, Path file) throws IOException {
+        Channels.readFully(channel, buffer, position, file);
         buffer.flip();
     }
-
     private static void forceDirectory(Path dir, Options options) {
         if (!options.fsync()) {
             return;
@@ -863,17 +857,8 @@ public final class EditJournal implements AutoCloseable {
             LOG.debug("cannot force directory {}: {}", dir, e.toString());
         }
     }
-
-    private static void closeQuietly(AutoCloseable c) {
-        try {
-            c.close();
-        } catch (Exception ignored) {
-            // nothing to do
-        }
-    }
-
     @Override
     public synchronized void close() {
-        closeQuietly(channel);
+        Channels.closeQuietly(channel);
     }
 }

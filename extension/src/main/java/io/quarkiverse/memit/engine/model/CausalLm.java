@@ -27,6 +27,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
+import io.quarkiverse.memit.engine.util.NativeArrays;
 
 /**
  * A decoder-only transformer computing the same function as Hugging Face's modeling code for its architecture,
@@ -378,18 +379,6 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         }
     }
 
-    /**
-     * A copy of an array made from Java data, in memory libtorch owns. Such an array borrows a direct buffer that
-     * only its Java object keeps alive: once the pass closes it, the garbage collector may free the buffer while
-     * autograd still holds the tensor for backward (embedding ids, rotary tables, gather indices), and backward
-     * then reads freed memory. Copies the pass makes are owned by libtorch and live as long as the graph needs them.
-     */
-    static NDArray owned(NDArray fromJavaData) {
-        NDArray copy = fromJavaData.duplicate();
-        fromJavaData.close();
-        return copy;
-    }
-
     private static void keep(NDManager out, NDArray array) {
         if (array != null) {
             NDScope.unregister(array);
@@ -439,7 +428,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         if (!(weights.stored(names.embedding()) instanceof ModelWeights.Dense)) {
             return weights.rows(names.embedding(), flat, pass.tmp).reshape(pass.batch, pass.seq, config.dModel());
         }
-        NDArray ids = owned(pass.tmp.create(flat, new Shape(pass.batch, pass.seq)));
+        NDArray ids = NativeArrays.owned(pass.tmp.create(flat, new Shape(pass.batch, pass.seq)));
         return Embedding.embedding(ids, weight(names.embedding()), SparseFormat.DENSE).singletonOrThrow();
     }
 
@@ -467,7 +456,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
 
     /** Rows {@code idx} of a 2-D array; differentiable. */
     private static NDArray rows(NDArray flat, long[] idx, NDManager tmp) {
-        return flat.get(new NDIndex("{}", owned(tmp.create(idx))));
+        return flat.get(new NDIndex("{}", NativeArrays.owned(tmp.create(idx))));
     }
 
     private NDArray residualHooks(int layer, NDArray h, Pass pass) {
@@ -631,7 +620,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
                     }
                 }
             }
-            this.mask = owned(tmp.create(m, new Shape(batch, 1, seq, slots)));
+            this.mask = NativeArrays.owned(tmp.create(m, new Shape(batch, 1, seq, slots)));
             NDList tables = rotary.dims() == 0 ? null : rotary.tables(positions, tmp);
             this.cos = tables == null ? null : tables.get(0);
             this.sin = tables == null ? null : tables.get(1);

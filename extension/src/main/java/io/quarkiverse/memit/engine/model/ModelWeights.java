@@ -28,6 +28,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
+import io.quarkiverse.memit.engine.util.NativeArrays;
 
 /**
  * The weights of a loaded model, each held in its {@link WeightPrecision}: float32 tensors as libtorch arrays, F16
@@ -276,7 +277,7 @@ final class ModelWeights implements AutoCloseable {
         out.close();
         float[] values = new float[n];
         widen(h, 0, n, values, 0);
-        return CausalLm.owned(scope.create(values, shape));
+        return NativeArrays.owned(scope.create(values, shape));
     }
 
     /**
@@ -356,7 +357,7 @@ final class ModelWeights implements AutoCloseable {
         for (int i = 0; i < ids.length; i++) {
             widen(h, ids[i] * d, d, out, i * d);
         }
-        return CausalLm.owned(tmp.create(out, new Shape(ids.length, d)));
+        return NativeArrays.owned(tmp.create(out, new Shape(ids.length, d)));
     }
 
     /** Widens {@code n} elements from element {@code from} into {@code target} (native order, from its position). */

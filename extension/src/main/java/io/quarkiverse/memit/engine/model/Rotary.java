@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.quarkiverse.memit.engine.util.NativeArrays;
 
 /**
  * Rotary position embeddings (Su et al.) on the first {@code dims} dimensions of each head. Dimension pairs are
@@ -74,7 +75,7 @@ final class Rotary {
             }
         }
         Shape shape = new Shape(batch, 1, seq, dims);
-        return new NDList(CausalLm.owned(manager.create(c, shape)), CausalLm.owned(manager.create(s, shape)));
+        return new NDList(NativeArrays.owned(manager.create(c, shape)), NativeArrays.owned(manager.create(s, shape)));
     }
 
     /** x: [batch, heads, seq, head_dim]; cos, sin: [batch, 1, seq, dims]. */

@@ -45,6 +45,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.quarkiverse.memit.engine.util.AtomicFiles;
+import io.quarkiverse.memit.engine.util.Channels;
 import io.quarkiverse.memit.engine.util.MappedFiles;
 
 /**
@@ -299,7 +300,7 @@ public final class Safetensors {
                 throw new SafetensorsException(file, null, "cannot read header: " + e, e);
             } finally {
                 if (!ok) {
-                    closeQuietly(channel);
+                    Channels.closeQuietly(channel);
                 }
             }
         }
@@ -311,7 +312,7 @@ public final class Safetensors {
                         "file is " + fileSize + " bytes long, shorter than the 8-byte header length");
             }
             ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-            readFully(channel, lenBuf, 0);
+            Channels.readFully(channel, lenBuf, 0, "the file");
             long headerLen = lenBuf.getLong(0); // unsigned; negative means >= 2^63
             if (headerLen == 0) {
                 throw new SafetensorsException(file, null, "header length is 0");
@@ -325,7 +326,7 @@ public final class Safetensors {
                         + (fileSize - 8) + " bytes after the length prefix (file size " + fileSize + ")");
             }
             ByteBuffer headerBuf = ByteBuffer.allocate((int) headerLen);
-            readFully(channel, headerBuf, 8);
+            Channels.readFully(channel, headerBuf, 8, "the file");
             JsonNode root = parseJson(file, headerBuf.array(), "header");
             if (!root.isObject()) {
                 throw new SafetensorsException(file, null,
@@ -464,10 +465,9 @@ public final class Safetensors {
         }
 
         void close() {
-            closeQuietly(channel);
+            Channels.closeQuietly(channel);
         }
     }
-
     private static String describe(JsonNode node) {
         String type = node.getNodeType().toString().toLowerCase(Locale.ROOT);
         String text = node.toString();
@@ -475,25 +475,6 @@ public final class Safetensors {
             text = text.substring(0, 57) + "...";
         }
         return "a JSON " + type + " (" + text + ")";
-    }
-
-    private static void readFully(FileChannel channel, ByteBuffer buf, long position) throws IOException {
-        long pos = position;
-        while (buf.hasRemaining()) {
-            int n = channel.read(buf, pos);
-            if (n < 0) {
-                throw new IOException("unexpected end of file at byte " + pos);
-            }
-            pos += n;
-        }
-    }
-
-    private static void closeQuietly(AutoCloseable c) {
-        try {
-            c.close();
-        } catch (Exception ignored) {
-            // nothing useful to do
-        }
     }
 
     /** The {@link TensorSource} over one or more validated files. */
@@ -1001,7 +982,7 @@ public final class Safetensors {
         } catch (JsonProcessingException e) {
             throw new SafetensorsException(indexFile, null, "cannot encode index: " + e, e);
         }
-        atomicWrite(indexFile, channel -> writeAll(channel, ByteBuffer.wrap(bytes)));
+        atomicWrite(indexFile, channel -> Channels.writeAll(channel, ByteBuffer.wrap(bytes)));
     }
 
     private static void writeFile(Path file, List<FloatInput> inputs, Map<String, String> metadata,
@@ -1076,7 +1057,7 @@ public final class Safetensors {
         }
         head.flip();
         atomicWrite(file, channel -> {
-            writeAll(channel, head);
+            Channels.writeAll(channel, head);
             for (TensorData t : tensors) {
                 long before = channel.position();
                 try {
@@ -1196,7 +1177,7 @@ public final class Safetensors {
                 out.clear();
                 encode(chunk, len, dtype, out);
                 out.flip();
-                writeAll(channel, out);
+                Channels.writeAll(channel, out);
                 done += len;
             }
         }
@@ -1233,13 +1214,6 @@ public final class Safetensors {
     private interface ChannelWriter {
         void write(FileChannel channel) throws IOException;
     }
-
-    private static void writeAll(FileChannel channel, ByteBuffer buf) throws IOException {
-        while (buf.hasRemaining()) {
-            channel.write(buf);
-        }
-    }
-
     private static void atomicWrite(Path file, ChannelWriter writer) {
         try {
             AtomicFiles.write(file, writer::write);

@@ -8,7 +8,6 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,6 +23,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.quarkiverse.memit.engine.util.AtomicFiles;
+import io.quarkiverse.memit.engine.util.Channels;
 
 /**
  * The NumPy {@code .npy} format, as far as statistics need it: little-endian {@code <f4 <f8 <i4 <i8} arrays in C
@@ -357,7 +357,7 @@ final class Npy {
         byte[] header = header("<f8", rows, cols);
         try {
             AtomicFiles.write(file, ch -> {
-                writeAll(ch, ByteBuffer.wrap(header));
+                Channels.writeAll(ch, ByteBuffer.wrap(header));
                 long blockRows = Math.max(1, Math.min(rows, blockBytes / Math.max(1, cols * 8)));
                 for (long r0 = 0; r0 < rows && cols > 0; r0 += blockRows) {
                     long r1 = Math.min(rows, r0 + blockRows);
@@ -368,7 +368,7 @@ final class Npy {
                             le.asDoubleBuffer().put(data.asDoubleBuffer());
                             data = le;
                         }
-                        writeAll(ch, data);
+                        Channels.writeAll(ch, data);
                     }
                 }
             });
@@ -391,13 +391,6 @@ final class Npy {
         b.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) dict.length).put(dict);
         return b.array();
     }
-
-    private static void writeAll(FileChannel ch, ByteBuffer b) throws IOException {
-        while (b.hasRemaining()) {
-            ch.write(b);
-        }
-    }
-
     // ------------------------------------------------------------------------------------------ header dict
 
     /** Parses the Python literal numpy writes: a dict of string keys to strings, booleans and int tuples. */

@@ -45,10 +45,8 @@ public final class AtomicFiles {
         }
     }
 
-    /** Writes all remaining bytes of {@code buffer}. */
+    /** Writes all remaining bytes of {@code buffer} (see {@link Channels#writeAll}). */
     public static void writeAll(FileChannel channel, ByteBuffer buffer) throws IOException {
-        while (buffer.hasRemaining()) {
-            channel.write(buffer);
-        }
+        Channels.writeAll(channel, buffer);
     }
 }

@@ -26,6 +26,7 @@ import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.ForwardRequest;
 import io.quarkiverse.memit.engine.model.Safetensors;
 import io.quarkiverse.memit.engine.model.TensorDType;
+import io.quarkiverse.memit.engine.util.NativeArrays;
 
 /**
  * Trains a {@link CausalLm}'s weights in place on token sequences with the next-token cross-entropy: right-padded
@@ -241,21 +242,14 @@ public final class LanguageModelTrainer implements AutoCloseable {
         int n = b.targets.length;
         // Indices made from Java data borrow a buffer only their Java object keeps alive; gather's backward reads
         // them, so they are copied into libtorch memory (see CausalLm's forward).
-        NDArray rows = owned(m.create(b.predictingRows));
-        NDArray targets = owned(m.create(b.targets, new Shape(n, 1)));
+        NDArray rows = NativeArrays.owned(m.create(b.predictingRows));
+        NDArray targets = NativeArrays.owned(m.create(b.targets, new Shape(n, 1)));
         // logProbs: [n, vocab] at the positions that predict a real next token
         NDArray logProbs = logits.reshape((long) b.tokens.length * b.tokens[0].length, vocab)
                 .get(new NDIndex("{}", rows)).logSoftmax(1);
         NDArray picked = logProbs.gather(targets, 1); // [n, 1]
         return mean ? picked.mean().neg() : picked.sum().neg();
     }
-
-    private static NDArray owned(NDArray fromJavaData) {
-        NDArray copy = fromJavaData.duplicate();
-        fromJavaData.close();
-        return copy;
-    }
-
     /**
      * Writes a Hugging Face checkpoint of the model's current weights: {@code config.json} and
      * {@code model.safetensors} (tensors named as the architecture's Hugging Face class names them).

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.Optional;
 import java.util.OptionalInt;
 
+import io.quarkus.runtime.annotations.ConfigDocDefault;
 import io.quarkus.runtime.annotations.ConfigGroup;
 import io.quarkus.runtime.configuration.MemorySize;
 import io.smallrye.config.WithDefault;
@@ -26,6 +27,7 @@ public interface EditConfig {
      * {@code neox} (GPT-NeoX-20B's) or {@code toy} (the bundled toy models'). When unset, chosen from the model:
      * {@code toy} for models of fewer than 8 layers, otherwise by architecture.
      */
+    @ConfigDocDefault("gptj, neox or toy, by the model")
     Optional<String> preset();
 
     /**
@@ -62,6 +64,7 @@ public interface EditConfig {
      * {@code quarkus.memit.model.threads}. When unset, half the available processors (at least 1), so that
      * requests keep being served quickly while a batch is computed.
      */
+    @ConfigDocDefault("half the cores")
     OptionalInt threads();
 
     /**
@@ -78,6 +81,7 @@ public interface EditConfig {
      * faster). When unset, {@code generated}, except {@code bare} for the {@code toy} preset on a NeoX model (it lost
      * efficacy with the prefixes).
      */
+    @ConfigDocDefault("by preset: generated, bare for the toy NeoX")
     Optional<ContextTemplatesMode> contextTemplates();
 
     /** Prompts of the keys and targets. */
@@ -94,6 +98,7 @@ public interface EditConfig {
      * rather than through them; each update's other tokens together weigh μ times one update's key. {@code 0} solves
      * exactly as the reference. When unset, 1 with the {@code toy} preset and 0 otherwise.
      */
+    @ConfigDocDefault("by preset: 1 for toy, 0 otherwise")
     Optional<Double> promptTokenWeight();
 
     /**
@@ -102,6 +107,7 @@ public interface EditConfig {
      * side effects took from them. Each round adds a (short) target optimisation and a solve of the edited layers.
      * {@code 0} edits exactly as the reference. When unset, 2 with the {@code toy} preset and 0 otherwise.
      */
+    @ConfigDocDefault("by preset: 2 for toy, 0 otherwise")
     Optional<Integer> correctionRounds();
 
     /**

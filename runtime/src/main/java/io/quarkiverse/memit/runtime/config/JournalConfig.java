@@ -1,5 +1,6 @@
 package io.quarkiverse.memit.runtime.config;
 
+import io.quarkiverse.memit.engine.journal.EditJournal;
 import io.quarkus.runtime.annotations.ConfigGroup;
 import io.smallrye.config.WithDefault;
 
@@ -28,11 +29,5 @@ public interface JournalConfig {
      * good record.
      */
     @WithDefault("fail")
-    OnCorruption onCorruption();
-
-    /** See {@link #onCorruption()}. */
-    enum OnCorruption {
-        FAIL,
-        STOP_AT_LAST_GOOD
-    }
+    EditJournal.OnCorruption onCorruption();
 }

@@ -2,6 +2,7 @@ package io.quarkiverse.memit.runtime.config;
 
 import java.util.Optional;
 
+import io.quarkus.runtime.annotations.ConfigDocDefault;
 import io.quarkus.runtime.annotations.ConfigGroup;
 
 /**
@@ -18,6 +19,7 @@ public interface ManagementConfig {
      * HTTP port; {@code false} turns them off everywhere (404). Reading endpoints ({@code /memit/model},
      * completions) are not affected.
      */
+    @ConfigDocDefault("true in dev and test; in prod, true only when a token or role is set")
     Optional<Boolean> enabled();
 
     /**

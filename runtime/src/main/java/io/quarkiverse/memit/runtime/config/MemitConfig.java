@@ -14,7 +14,7 @@ public interface MemitConfig {
     /**
      * The served model.
      */
-    ModelConfig model();
+    ServedModelConfig model();
 
     /**
      * Decoding defaults, used where a request does not say otherwise.

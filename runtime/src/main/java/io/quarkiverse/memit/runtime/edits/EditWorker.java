@@ -25,6 +25,7 @@ import io.quarkiverse.memit.engine.MemitEngine;
 import io.quarkiverse.memit.engine.edit.EditCancelledException;
 import io.quarkiverse.memit.engine.edit.InvalidRewriteException;
 import io.quarkiverse.memit.engine.edit.Rewrite;
+import io.quarkiverse.memit.engine.util.Messages;
 import io.quarkiverse.memit.engine.weights.EditorThreads;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.runtime.EditsUnavailableException;
@@ -234,7 +235,7 @@ public class EditWorker {
                     return;
                 }
                 LOG.errorf(e, "Edit batch failed unexpectedly");
-                batch.forEach(p -> p.outcome().complete(EditOutcome.rejected(p.update().id(), null, reason(e))));
+                batch.forEach(p -> p.outcome().complete(EditOutcome.rejected(p.update().id(), null, Messages.reason(e))));
             } finally {
                 queued.addAndGet(-batch.size());
                 releaseRoom();
@@ -309,9 +310,9 @@ public class EditWorker {
                 continue;
             } catch (RuntimeException e) {
                 LOG.warnf("Batch %s of %d updates rejected, the served weights are unchanged: %s", batchId, ids.size(),
-                        reason(e));
+                        Messages.reason(e));
                 for (KnowledgeUpdate u : toApply) {
-                    complete(pending, u, EditOutcome.rejected(u.id(), batchId, reason(e)));
+                    complete(pending, u, EditOutcome.rejected(u.id(), batchId, Messages.reason(e)));
                 }
                 return;
             }
@@ -336,8 +337,4 @@ public class EditWorker {
         }
     }
 
-    private static String reason(Throwable e) {
-        String message = e.getMessage();
-        return message == null || message.isBlank() ? e.getClass().getName() : message;
-    }
 }

@@ -3,6 +3,7 @@ package io.quarkiverse.memit.runtime.config;
 import java.util.Optional;
 import java.util.OptionalInt;
 
+import io.quarkus.runtime.annotations.ConfigDocDefault;
 import io.quarkus.runtime.annotations.ConfigGroup;
 import io.smallrye.config.WithDefault;
 
@@ -10,7 +11,7 @@ import io.smallrye.config.WithDefault;
  * The checkpoint that is served and edited.
  */
 @ConfigGroup
-public interface ModelConfig {
+public interface ServedModelConfig {
 
     /**
      * Directory of a local Hugging Face checkpoint of a GPT-J or GPT-NeoX model: {@code config.json},
@@ -72,6 +73,7 @@ public interface ModelConfig {
         int sequences();
 
         /** Tokens per sequence the estimate reserves KV cache for; by default the model's context length. */
+        @ConfigDocDefault("the model's context")
         OptionalInt contextTokens();
     }
 
@@ -80,5 +82,6 @@ public interface ModelConfig {
      * <p>
      * When unset, libtorch decides, usually one thread per physical core.
      */
+    @ConfigDocDefault("libtorch's choice")
     OptionalInt threads();
 }
