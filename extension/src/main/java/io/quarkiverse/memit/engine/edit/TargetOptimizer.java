@@ -512,7 +512,19 @@ public final class TargetOptimizer {
          * Evaluates the loss of the active rewrites with their current δ; retires those that converged or ran out of
          * steps; takes an Adam step and clamps δ for the others.
          */
-        private void step(int it, Prefix prefix, NDManager chunkManager, TargetStats[] statsOut) {
+        /**
+         * What one step's pass runs, as index arithmetic: the active rewrites and their rows (fact-major), each row's
+         * tokens and the position where its δ is added, the positions whose next-token log-probabilities are scored
+         * (target labels, then each rewrite's KL position), and the segment-sum matrices that average a row's labels and
+         * a rewrite's rows.
+         */
+        private record Pass(int[] act, int na, List<Integer> sel, int b, int width, long[][] tok, int[] len,
+                int[] editRows, int[] editPositions, int[] deltaRows, List<Long> gatherAt, List<Long> labels,
+                List<int[]> labelSpans, long[] klAt, int nLabels, int nRewriting, float[] rowOfLabel,
+                float[] factOfRow) {
+        }
+
+        private Pass plan(Prefix prefix) {
             int[] act = indices(active);
             int na = act.length;
             int[] slot = new int[nf]; // chunk fact -> row of the δ matrix
@@ -562,6 +574,45 @@ public final class TargetOptimizer {
             int nLabels = gatherAt.size();
             int nRewriting = labelSpans.size();
 
+            // segment sums: label → its row's mean over target tokens; row → its rewrite's mean over prompts
+            float[] rowOfLabel = new float[nRewriting * nLabels];
+            float[] factOfRow = new float[na * nRewriting];
+            int[] rowsPerFact = new int[na];
+            for (int[] span : labelSpans) {
+                rowsPerFact[span[0]]++;
+            }
+            for (int s = 0; s < nRewriting; s++) {
+                int[] span = labelSpans.get(s);
+                for (int j = 0; j < span[2]; j++) {
+                    rowOfLabel[s * nLabels + span[1] + j] = 1f / span[2];
+                }
+                factOfRow[span[0] * nRewriting + s] = 1f / rowsPerFact[span[0]];
+            }
+            return new Pass(act, na, sel, b, width, tok, len, editRows, editPositions, deltaRows, gatherAt, labels,
+                    labelSpans, klAt, nLabels, nRewriting, rowOfLabel, factOfRow);
+        }
+
+        private void step(int it, Prefix prefix, NDManager chunkManager, TargetStats[] statsOut) {
+            Pass pass = plan(prefix);
+            int[] act = pass.act();
+            int na = pass.na();
+            List<Integer> sel = pass.sel();
+            int b = pass.b();
+            int width = pass.width();
+            long[][] tok = pass.tok();
+            int[] len = pass.len();
+            int[] editRows = pass.editRows();
+            int[] editPositions = pass.editPositions();
+            int[] deltaRows = pass.deltaRows();
+            List<Long> gatherAt = pass.gatherAt();
+            List<Long> labels = pass.labels();
+            List<int[]> labelSpans = pass.labelSpans();
+            long[] klAt = pass.klAt();
+            int nLabels = pass.nLabels();
+            int nRewriting = pass.nRewriting();
+            float[] rowOfLabel = pass.rowOfLabel();
+            float[] factOfRow = pass.factOfRow();
+
             try (NDManager m = chunkManager.newSubManager(); NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
                 float[] flatDelta = new float[na * dModel];
@@ -603,20 +654,6 @@ public final class TargetOptimizer {
                 }
                 request.stopBefore(lossLayer + 1).logits(ForwardRequest.Logits.NONE).ffnOut(weights).resultManager(m);
 
-                // segment sums: label → its row's mean over target tokens; row → its rewrite's mean over prompts
-                float[] rowOfLabel = new float[nRewriting * nLabels];
-                float[] factOfRow = new float[na * nRewriting];
-                int[] rowsPerFact = new int[na];
-                for (int[] span : labelSpans) {
-                    rowsPerFact[span[0]]++;
-                }
-                for (int s = 0; s < nRewriting; s++) {
-                    int[] span = labelSpans.get(s);
-                    for (int j = 0; j < span[2]; j++) {
-                        rowOfLabel[s * nLabels + span[1] + j] = 1f / span[2];
-                    }
-                    factOfRow[span[0] * nRewriting + s] = 1f / rowsPerFact[span[0]];
-                }
 
                 float[] rowNll;
                 float[] factNll;
@@ -710,31 +747,44 @@ public final class TargetOptimizer {
                     gradient = recomputed.deltaGradient(topGradient, editRows, editPositions, deltaRows, na, dModel);
                 }
 
-                for (int a = 0; a < na; a++) {
-                    int f = act[a];
-                    if (retire[a]) {
-                        active[f] = false;
-                        for (int j = 0; j < facts.get(f).members(); j++) {
-                            double probability = 0;
-                            int count = 0;
-                            for (int s = 0; s < nRewriting; s++) {
-                                if (labelSpans.get(s)[0] == a && labelSpans.get(s)[3] == j) {
-                                    probability += Math.exp(-rowNll[s]);
-                                    count++;
-                                }
-                            }
-                            statsOut[facts.get(f).indices().get(j)] = new TargetStats(it,
-                                    loss[a] < MemitHyperparams.EARLY_STOP_LOSS, loss[a], factNll[a], kl[a], wd[a],
-                                    probability / count, norm(delta[f]), z0Norm[f]);
-                        }
-                    } else {
-                        adamStep(f, gradient, a * dModel, it + 1);
-                    }
-                }
+                retireOrUpdate(it, pass, retire, loss, factNll, kl, wd, rowNll, gradient, statsOut);
                 if (LOG.isTraceEnabled()) {
                     LOG.trace("z step {}: losses {}", it, Arrays.toString(loss));
                 }
             }
+        }
+
+        /**
+         * After a step's loss: a rewrite that reached the early stop (or the last step) retires with its statistics;
+         * the others take one Adam step on their δ.
+         */
+        private void retireOrUpdate(int it, Pass pass, boolean[] retire, double[] loss, float[] factNll, float[] kl,
+                double[] wd, float[] rowNll, float[] gradient, TargetStats[] statsOut) {
+            int[] act = pass.act();
+            int na = pass.na();
+            int nRewriting = pass.nRewriting();
+            List<int[]> labelSpans = pass.labelSpans();
+        for (int a = 0; a < na; a++) {
+            int f = act[a];
+            if (retire[a]) {
+                active[f] = false;
+                for (int j = 0; j < facts.get(f).members(); j++) {
+                    double probability = 0;
+                    int count = 0;
+                    for (int s = 0; s < nRewriting; s++) {
+                        if (labelSpans.get(s)[0] == a && labelSpans.get(s)[3] == j) {
+                            probability += Math.exp(-rowNll[s]);
+                            count++;
+                        }
+                    }
+                    statsOut[facts.get(f).indices().get(j)] = new TargetStats(it,
+                            loss[a] < MemitHyperparams.EARLY_STOP_LOSS, loss[a], factNll[a], kl[a], wd[a],
+                            probability / count, norm(delta[f]), z0Norm[f]);
+                }
+            } else {
+                adamStep(f, gradient, a * dModel, it + 1);
+            }
+        }
         }
 
         /** One step of torch.optim.Adam (its defaults) on δ_f, then the projection into the clamp ball. */

@@ -9,7 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
@@ -19,22 +18,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.zip.CRC32C;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.json.JsonMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import ai.djl.ndarray.NDManager;
 import io.quarkiverse.memit.engine.edit.Delta;
-import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.util.AtomicFiles;
 import io.quarkiverse.memit.engine.util.Channels;
 
@@ -78,9 +69,7 @@ public final class EditJournal implements AutoCloseable {
     static final int FRAME_TRAILER_BYTES = 4;
     static final byte TYPE_BATCH = 1;
     static final byte TYPE_ROLLBACK = 2;
-    private static final int MAX_METADATA_BYTES = 256 << 20;
 
-    private static final JsonMapper JSON = JsonMapper.builder().build();
 
     /** What to do when a record before the end of the file is damaged. */
     public enum OnCorruption {
@@ -168,14 +157,14 @@ public final class EditJournal implements AutoCloseable {
     private long end;
     private long lastGeneration;
 
-    private EditJournal(Path file, Options options, FileChannel channel, Header header, long firstRecord) {
+    private EditJournal(Path file, Options options, FileChannel channel, JournalFormat.Header header, long firstRecord) {
         this.file = file;
         this.options = options;
         this.channel = channel;
-        this.base = header.base;
-        this.baseGeneration = header.baseGeneration;
-        this.priorEventIds = Collections.unmodifiableSet(new LinkedHashSet<>(header.priorEventIds));
-        this.lastGeneration = header.baseGeneration;
+        this.base = header.base();
+        this.baseGeneration = header.baseGeneration();
+        this.priorEventIds = Collections.unmodifiableSet(new LinkedHashSet<>(header.priorEventIds()));
+        this.lastGeneration = header.baseGeneration();
         this.end = firstRecord;
         this.recovery = scan();
     }
@@ -229,7 +218,7 @@ public final class EditJournal implements AutoCloseable {
         if (Files.exists(file)) {
             throw new JournalException(file, "a journal already exists at " + file);
         }
-        byte[] header = encodeHeader(new Header(base, baseGeneration, List.copyOf(priorEventIds)));
+        byte[] header = JournalFormat.encodeHeader(new JournalFormat.Header(base, baseGeneration, List.copyOf(priorEventIds)));
         try {
             AtomicFiles.write(file, ch -> AtomicFiles.writeAll(ch, ByteBuffer.wrap(header)));
             forceDirectory(file.toAbsolutePath().getParent(), options);
@@ -262,7 +251,7 @@ public final class EditJournal implements AutoCloseable {
                 throw new JournalException(file, file + " has journal format " + version + "; this version reads format "
                         + FORMAT_VERSION);
             }
-            if (jsonLength < 0 || jsonLength > MAX_METADATA_BYTES || 16L + jsonLength + 4 > channel.size()) {
+            if (jsonLength < 0 || jsonLength > JournalFormat.MAX_METADATA_BYTES || 16L + jsonLength + 4 > channel.size()) {
                 throw new JournalException(file, file + ": the journal header is damaged (length " + jsonLength + ")");
             }
             ByteBuffer rest = ByteBuffer.allocate(jsonLength + 4).order(ByteOrder.LITTLE_ENDIAN);
@@ -274,10 +263,10 @@ public final class EditJournal implements AutoCloseable {
                 throw new JournalException(file, file + ": the journal header's checksum does not match; the header is"
                         + " damaged");
             }
-            Header header = Header.parse(new String(rest.array(), 0, jsonLength, StandardCharsets.UTF_8), file);
-            if (!header.base.equals(base)) {
+            JournalFormat.Header header = JournalFormat.Header.parse(new String(rest.array(), 0, jsonLength, StandardCharsets.UTF_8), file);
+            if (!header.base().equals(base)) {
                 throw new JournalException(file, "Edit journal " + file + " was written for another base checkpoint and"
-                        + " cannot be replayed on this one. Journal's base: " + header.base.describe()
+                        + " cannot be replayed on this one. Journal's base: " + header.base().describe()
                         + ". Loaded checkpoint: " + base.describe() + ". Load the checkpoint the journal was started on,"
                         + " or move the journal away to start a new one.");
             }
@@ -332,7 +321,7 @@ public final class EditJournal implements AutoCloseable {
                 RecordIo.Reader reader = new RecordIo.Reader(channel, payloadOffset, length);
                 JournalRecord record;
                 try {
-                    record = readMetadata(reader);
+                    record = JournalFormat.readMetadata(reader);
                     reader.skipRest();
                 } catch (IOException | RuntimeException e) {
                     reader.skipRest();
@@ -511,7 +500,7 @@ public final class EditJournal implements AutoCloseable {
         BatchRecord record = (BatchRecord) e.record();
         RecordIo.Reader reader = new RecordIo.Reader(channel, e.payloadOffset(), e.payloadLength());
         try {
-            readMetadata(reader);
+            JournalFormat.readMetadata(reader);
             int layers = reader.readInt();
             List<Delta.Factors> factors = new ArrayList<>(layers);
             for (int i = 0; i < layers; i++) {
@@ -563,7 +552,7 @@ public final class EditJournal implements AutoCloseable {
             throw new IllegalArgumentException("the delta has " + delta.rewrites().size() + " rewrites, the record "
                     + record.rewrites().size());
         }
-        byte[] meta = metadata(record);
+        byte[] meta = JournalFormat.metadata(record);
         List<Delta.LayerUpdate> layers = delta.layers();
         long length = 1 + 4 + meta.length + 4;
         for (Delta.LayerUpdate u : layers) {
@@ -597,7 +586,7 @@ public final class EditJournal implements AutoCloseable {
         if (problem != null) {
             throw new IllegalArgumentException(problem);
         }
-        byte[] meta = metadata(record);
+        byte[] meta = JournalFormat.metadata(record);
         append(record, TYPE_ROLLBACK, meta, 1 + 4 + meta.length, writer -> {
         });
     }
@@ -716,128 +705,6 @@ public final class EditJournal implements AutoCloseable {
             rolledBackBatches.addAll(r.rolledBack());
         }
         lastGeneration = record.generation();
-    }
-
-    // ---------------------------------------------------------------- encoding
-
-    private static JournalRecord readMetadata(RecordIo.Reader reader) throws IOException {
-        byte type = reader.readByte();
-        int length = reader.readInt();
-        if (length < 0 || length > MAX_METADATA_BYTES || length > reader.remaining()) {
-            throw new IOException("metadata length " + length + " is impossible");
-        }
-        JsonNode o = JSON.readTree(new String(reader.readBytes(length), StandardCharsets.UTF_8));
-        Map<Integer, String> checksums = new TreeMap<>();
-        o.required("checksums").properties().forEach(e -> checksums.put(Integer.parseInt(e.getKey()), e.getValue().asText()));
-        long parent = o.required("parent_generation").asLong();
-        long generation = o.required("generation").asLong();
-        Instant time = Instant.parse(o.required("timestamp").asText());
-        switch (type) {
-            case TYPE_BATCH -> {
-                List<String> events = new ArrayList<>();
-                o.required("event_ids").forEach(n -> events.add(n.asText()));
-                List<Rewrite> rewrites = new ArrayList<>();
-                for (JsonNode r : o.required("rewrites")) {
-                    rewrites.add(new Rewrite(r.required("subject").asText(), r.required("prompt").asText(),
-                            r.required("target").asText(), texts(r.get("paraphrase_prompts")),
-                            texts(r.get("neighborhood_prompts"))));
-                }
-                return new BatchRecord(o.required("batch_id").asText(), events, rewrites, o.required("hparams").toString(),
-                        parent, generation, checksums, time);
-            }
-            case TYPE_ROLLBACK -> {
-                List<String> rolledBack = new ArrayList<>();
-                o.required("rolled_back").forEach(n -> rolledBack.add(n.asText()));
-                JsonNode to = o.get("to_batch");
-                return new RollbackRecord(rolledBack, to == null || to.isNull() ? null : to.asText(), parent, generation,
-                        checksums, time);
-            }
-            default -> throw new IOException("unknown record type " + type);
-        }
-    }
-
-    private static List<String> texts(JsonNode array) {
-        List<String> out = new ArrayList<>();
-        if (array != null) {
-            array.forEach(n -> out.add(n.asText()));
-        }
-        return out;
-    }
-
-    private static byte[] metadata(JournalRecord record) {
-        ObjectNode o = JSON.createObjectNode();
-        if (record instanceof BatchRecord b) {
-            o.put("batch_id", b.batchId());
-            ArrayNode events = o.putArray("event_ids");
-            b.eventIds().forEach(events::add);
-            ArrayNode rewrites = o.putArray("rewrites");
-            for (Rewrite r : b.rewrites()) {
-                ObjectNode n = rewrites.addObject().put("subject", r.subject()).put("prompt", r.prompt()).put("target",
-                        r.target());
-                if (!r.paraphrasePrompts().isEmpty()) {
-                    r.paraphrasePrompts().forEach(n.putArray("paraphrase_prompts")::add);
-                }
-                if (!r.neighborhoodPrompts().isEmpty()) {
-                    r.neighborhoodPrompts().forEach(n.putArray("neighborhood_prompts")::add);
-                }
-            }
-            try {
-                o.set("hparams", JSON.readTree(b.hyperparametersJson()));
-            } catch (JsonProcessingException e) {
-                throw new IllegalArgumentException("the hyperparameters are not JSON: " + e.getOriginalMessage(), e);
-            }
-        } else if (record instanceof RollbackRecord r) {
-            ArrayNode rolledBack = o.putArray("rolled_back");
-            r.rolledBack().forEach(rolledBack::add);
-            o.put("to_batch", r.toBatch());
-        }
-        o.put("parent_generation", record.parentGeneration());
-        o.put("generation", record.generation());
-        ObjectNode sums = o.putObject("checksums");
-        record.checksums().forEach((layer, sum) -> sums.put(Integer.toString(layer), sum));
-        o.put("timestamp", record.timestamp().toString());
-        try {
-            return JSON.writeValueAsBytes(o);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    /** The header's content. */
-    private record Header(BaseIdentity base, long baseGeneration, List<String> priorEventIds) {
-
-        static Header parse(String json, Path file) {
-            try {
-                JsonNode o = JSON.readTree(json);
-                List<String> prior = new ArrayList<>();
-                o.required("prior_event_ids").forEach(n -> prior.add(n.asText()));
-                return new Header(BaseIdentity.fromJson(o.required("base")), o.required("base_generation").asLong(), prior);
-            } catch (JsonProcessingException | IllegalArgumentException e) {
-                throw new JournalException(file, file + ": the journal header cannot be read: " + e.getMessage(), e);
-            }
-        }
-    }
-
-    private static byte[] encodeHeader(Header header) {
-        ObjectNode o = JSON.createObjectNode();
-        o.put("format", FORMAT_VERSION);
-        o.set("base", header.base().toJson());
-        o.put("base_generation", header.baseGeneration());
-        o.put("created", Instant.now().toString());
-        ArrayNode prior = o.putArray("prior_event_ids");
-        header.priorEventIds().forEach(prior::add);
-        byte[] json;
-        try {
-            json = JSON.writeValueAsBytes(o);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
-        ByteBuffer b = ByteBuffer.allocate(16 + json.length + 4).order(ByteOrder.LITTLE_ENDIAN);
-        b.put(FILE_MAGIC).putInt(FORMAT_VERSION).putInt(json.length).put(json);
-        CRC32C crc = new CRC32C();
-        crc.update(b.array(), 8, 8 + json.length);
-        b.putInt((int) crc.getValue());
-        return b.array();
     }
 
     // ---------------------------------------------------------------- files

@@ -34,7 +34,7 @@ public final class MappedTensor implements AutoCloseable {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
-            Safetensors.unmap(bytes);
+            SafetensorsReader.unmap(bytes);
         }
     }
 }

@@ -131,7 +131,7 @@ class SafetensorsTest {
             TensorInfo info = src.info("t");
             ByteBuffer raw = ch.map(FileChannel.MapMode.READ_ONLY, Files.size(file) - info.byteLength(),
                     info.byteLength());
-            try (NDArray viaCopy = Safetensors.loadViaCopy(info, raw, manager)) {
+            try (NDArray viaCopy = SafetensorsReader.loadViaCopy(info, raw, manager)) {
                 assertEquals(new Shape(2, 3), viaCopy.getShape());
                 assertBitsEqual(data, viaCopy.toFloatArray());
             }

@@ -51,6 +51,22 @@ public class OutcomePublisher {
     @Inject
     EditMetrics metrics;
 
+    /** The most recent outcomes, newest first, for the Dev UI. */
+    private final java.util.Deque<EditOutcome> recent = new java.util.ArrayDeque<>();
+    static final int RECENT = 20;
+
+    /** The most recent outcomes, newest first (at most {@value #RECENT}). */
+    public synchronized java.util.List<EditOutcome> recent() {
+        return java.util.List.copyOf(recent);
+    }
+
+    private synchronized void remember(EditOutcome outcome) {
+        recent.addFirst(outcome);
+        while (recent.size() > RECENT) {
+            recent.removeLast();
+        }
+    }
+
     /**
      * Writes the outcome of an update read from Kafka, and its dead letter when it was rejected.
      *
@@ -71,6 +87,7 @@ public class OutcomePublisher {
      * @return completes when the broker has acknowledged it
      */
     public CompletableFuture<Void> outcome(EditOutcome outcome) {
+        remember(outcome);
         String json;
         try {
             json = JSON.writeValueAsString(outcome);
