@@ -4,6 +4,6 @@
  * edits journaled and replayed, opened from a checkpoint directory, a journal directory and
  * {@link io.quarkiverse.memit.engine.EditSettings}. The packages below hold its parts: {@code model} (checkpoints,
  * forward), {@code generate} (decoding), {@code edit} (MEMIT), {@code stats} (second moments), {@code weights}
- * (generations, the editor), {@code journal}, {@code eval} (CounterFact metrics) and {@code util}.
+ * (generations, the editor), {@code journal} and {@code eval} (CounterFact metrics); {@code internal} is shared plumbing, not API.
  */
 package io.quarkiverse.memit.engine;

@@ -18,6 +18,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.GradientCollector;
+import io.quarkiverse.memit.engine.internal.NativeArrays;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.FfnOutWeights;
 import io.quarkiverse.memit.engine.model.ForwardHook;
@@ -27,7 +28,6 @@ import io.quarkiverse.memit.engine.model.ModelConfig;
 import io.quarkiverse.memit.engine.model.TensorNames;
 import io.quarkiverse.memit.engine.model.TokenPositions;
 import io.quarkiverse.memit.engine.model.Tokenizer;
-import io.quarkiverse.memit.engine.util.NativeArrays;
 
 /**
  * Finds each rewrite's target z_i: the residual after block L (the last edited layer) at the subject's last token

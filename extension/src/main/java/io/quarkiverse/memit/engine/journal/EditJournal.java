@@ -11,14 +11,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Collections;
-import java.util.HashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.zip.CRC32C;
 
 import org.slf4j.Logger;
@@ -26,8 +21,8 @@ import org.slf4j.LoggerFactory;
 
 import ai.djl.ndarray.NDManager;
 import io.quarkiverse.memit.engine.edit.Delta;
-import io.quarkiverse.memit.engine.util.AtomicFiles;
-import io.quarkiverse.memit.engine.util.Channels;
+import io.quarkiverse.memit.engine.internal.AtomicFiles;
+import io.quarkiverse.memit.engine.internal.Channels;
 
 /**
  * The durable history of a model's weights: an append-only file ({@value #FILE_NAME}) in a directory per model, one
@@ -138,24 +133,14 @@ public final class EditJournal implements AutoCloseable {
         }
     }
 
-    /** A record and where its payload lies. */
-    private record Entry(JournalRecord record, long offset, long payloadOffset, long payloadLength, int payloadCrc) {
-    }
-
     private final Path file;
     private final Options options;
     private final FileChannel channel;
     private final BaseIdentity base;
     private final long baseGeneration;
-    private final Set<String> priorEventIds;
-    private final List<Entry> entries = new ArrayList<>();
-    private final Map<String, Entry> batches = new HashMap<>();
-    private final List<BatchRecord> live = new ArrayList<>();
-    private final Map<String, String> eventToBatch = new ConcurrentHashMap<>();
-    private final Set<String> rolledBackBatches = ConcurrentHashMap.newKeySet();
+    private final JournalIndex index;
     private final Recovery recovery;
     private long end;
-    private long lastGeneration;
 
     private EditJournal(Path file, Options options, FileChannel channel, JournalFormat.Header header, long firstRecord) {
         this.file = file;
@@ -163,8 +148,7 @@ public final class EditJournal implements AutoCloseable {
         this.channel = channel;
         this.base = header.base();
         this.baseGeneration = header.baseGeneration();
-        this.priorEventIds = Collections.unmodifiableSet(new LinkedHashSet<>(header.priorEventIds()));
-        this.lastGeneration = header.baseGeneration();
+        this.index = new JournalIndex(header.baseGeneration(), header.priorEventIds());
         this.end = firstRecord;
         this.recovery = scan();
     }
@@ -286,7 +270,7 @@ public final class EditJournal implements AutoCloseable {
             long size = channel.size();
             long position = end;
             while (position < size) {
-                int index = entries.size();
+                int number = index.size();
                 long left = size - position;
                 if (left < FRAME_HEADER_BYTES) {
                     return truncateTornTail(position, size, "the file ends inside a record's frame header");
@@ -301,10 +285,10 @@ public final class EditJournal implements AutoCloseable {
                     if (zeroFrom(position, size)) {
                         return truncateTornTail(position, size, "the file ends in zero bytes where a record should start");
                     }
-                    return corrupted(position, index, "the record's frame header is damaged (magic or checksum)");
+                    return corrupted(position, number, "the record's frame header is damaged (magic or checksum)");
                 }
                 if (length < 5) {
-                    return corrupted(position, index, "the record announces an impossible length " + length);
+                    return corrupted(position, number, "the record announces an impossible length " + length);
                 }
                 // the frame header's checksum holds, so its length is what was written: a record that runs past the
                 // end of the file is one whose append did not finish (however large it announces itself)
@@ -326,24 +310,24 @@ public final class EditJournal implements AutoCloseable {
                 } catch (IOException | RuntimeException e) {
                     reader.skipRest();
                     if (reader.crc() != storedCrc(payloadOffset + length)) {
-                        return corrupted(position, index, "payload checksum mismatch");
+                        return corrupted(position, number, "payload checksum mismatch");
                     }
-                    return corrupted(position, index, "the record cannot be read: " + e.getMessage());
+                    return corrupted(position, number, "the record cannot be read: " + e.getMessage());
                 }
                 int stored = storedCrc(payloadOffset + length);
                 if (reader.crc() != stored) {
-                    return corrupted(position, index, String.format("payload checksum mismatch (CRC32C stored %08x, computed"
+                    return corrupted(position, number, String.format("payload checksum mismatch (CRC32C stored %08x, computed"
                             + " %08x)", stored, reader.crc()));
                 }
-                String problem = continuityProblem(record);
+                String problem = index.continuityProblem(record);
                 if (problem != null) {
-                    return corrupted(position, index, problem);
+                    return corrupted(position, number, problem);
                 }
-                index(new Entry(record, position, payloadOffset, length, stored));
+                index.add(new JournalIndex.Entry(record, position, payloadOffset, length, stored));
                 position = recordEnd;
             }
             end = position;
-            return new Recovery(entries.size(), -1, 0, null, null);
+            return new Recovery(index.size(), -1, 0, null, null);
         } catch (IOException e) {
             throw new JournalException(file, "cannot read journal " + file + ": " + e, e);
         }
@@ -378,11 +362,11 @@ public final class EditJournal implements AutoCloseable {
             channel.force(true);
         }
         end = position;
-        return new Recovery(entries.size(), position, size - position, null, null);
+        return new Recovery(index.size(), position, size - position, null, null);
     }
 
-    private Recovery corrupted(long position, int index, String reason) throws IOException {
-        JournalCorruptedException e = new JournalCorruptedException(file, position, index, reason);
+    private Recovery corrupted(long position, int number, String reason) throws IOException {
+        JournalCorruptedException e = new JournalCorruptedException(file, position, number, reason);
         if (options.onCorruption() == OnCorruption.FAIL) {
             throw e;
         }
@@ -402,9 +386,9 @@ public final class EditJournal implements AutoCloseable {
         channel.force(true);
         end = position;
         LOG.error("Edit journal {}: record #{} at byte offset {} is damaged ({}); starting from the {} record(s) before it."
-                + " The {} bytes from that offset on were moved to {}.", file, index, position, reason, entries.size(),
+                + " The {} bytes from that offset on were moved to {}.", file, number, position, reason, index.size(),
                 size - position, quarantine);
-        return new Recovery(entries.size(), -1, 0, e, quarantine);
+        return new Recovery(index.size(), -1, 0, e, quarantine);
     }
 
     // ---------------------------------------------------------------- queries
@@ -426,7 +410,7 @@ public final class EditJournal implements AutoCloseable {
 
     /** The generation the last record produced; {@link #baseGeneration()} when there is none. */
     public synchronized long lastGeneration() {
-        return lastGeneration;
+        return index.lastGeneration();
     }
 
     /** What opening the journal found and repaired. */
@@ -436,22 +420,22 @@ public final class EditJournal implements AutoCloseable {
 
     /** Every record, oldest first (metadata only; factors are read with {@link #readDelta}). */
     public synchronized List<JournalRecord> records() {
-        return entries.stream().map(Entry::record).toList();
+        return index.records();
     }
 
     /** The last record, or null when the journal is empty. */
     public synchronized JournalRecord lastRecord() {
-        return entries.isEmpty() ? null : entries.get(entries.size() - 1).record();
+        return index.lastRecord();
     }
 
     /** The batches whose edits the current weights hold (applied and not rolled back), oldest first. */
     public synchronized List<BatchRecord> liveBatches() {
-        return List.copyOf(live);
+        return index.liveBatches();
     }
 
     /** The record of a batch, or null. */
     public synchronized BatchRecord batch(String batchId) {
-        Entry e = batches.get(batchId);
+        JournalIndex.Entry e = index.batch(batchId);
         return e == null ? null : (BatchRecord) e.record();
     }
 
@@ -460,24 +444,17 @@ public final class EditJournal implements AutoCloseable {
      * started. Answered from memory, without blocking.
      */
     public boolean wasApplied(String eventId) {
-        return eventToBatch.containsKey(eventId) || priorEventIds.contains(eventId);
+        return index.wasApplied(eventId);
     }
 
     /** True if the event's batch was rolled back (the event was applied, its edit withdrawn). */
     public boolean wasRolledBack(String eventId) {
-        String batch = eventToBatch.get(eventId);
-        return batch != null && rolledBackBatches.contains(batch);
+        return index.wasRolledBack(eventId);
     }
 
     /** Every event id {@link #wasApplied(String)} answers true for. */
     public synchronized Set<String> appliedEventIds() {
-        Set<String> all = new LinkedHashSet<>(priorEventIds);
-        for (Entry e : entries) {
-            if (e.record() instanceof BatchRecord b) {
-                all.addAll(b.eventIds());
-            }
-        }
-        return all;
+        return index.appliedEventIds();
     }
 
     /** Bytes of the journal file. */
@@ -493,7 +470,7 @@ public final class EditJournal implements AutoCloseable {
      * @throws JournalCorruptedException if the record no longer matches its checksum
      */
     public synchronized Delta readDelta(String batchId, NDManager parent) {
-        Entry e = batches.get(batchId);
+        JournalIndex.Entry e = index.batch(batchId);
         if (e == null) {
             throw new IllegalArgumentException("the journal has no batch " + batchId);
         }
@@ -520,7 +497,7 @@ public final class EditJournal implements AutoCloseable {
                 throw new IOException(reader.remaining() + " unexpected bytes after the factors");
             }
             if (reader.crc() != e.payloadCrc()) {
-                throw new JournalCorruptedException(file, e.offset(), entries.indexOf(e), "payload checksum mismatch when"
+                throw new JournalCorruptedException(file, e.offset(), index.indexOf(e), "payload checksum mismatch when"
                         + " reading the factors of batch " + batchId + " again");
             }
             return Delta.fromFactors(record.rewrites(), factors, parent);
@@ -528,7 +505,7 @@ public final class EditJournal implements AutoCloseable {
             if (ex instanceof JournalCorruptedException jce) {
                 throw jce;
             }
-            throw new JournalCorruptedException(file, e.offset(), entries.indexOf(e), "the factors of batch " + batchId
+            throw new JournalCorruptedException(file, e.offset(), index.indexOf(e), "the factors of batch " + batchId
                     + " cannot be read: " + ex.getMessage());
         }
     }
@@ -544,7 +521,7 @@ public final class EditJournal implements AutoCloseable {
      * @throws JournalException if writing fails (the partial record is removed)
      */
     public synchronized void appendBatch(BatchRecord record, Delta delta) {
-        String problem = continuityProblem(record);
+        String problem = index.continuityProblem(record);
         if (problem != null) {
             throw new IllegalArgumentException(problem);
         }
@@ -582,7 +559,7 @@ public final class EditJournal implements AutoCloseable {
      * @throws IllegalArgumentException if the withdrawn batches are not the live batches after {@code toBatch}
      */
     public synchronized void appendRollback(RollbackRecord record) {
-        String problem = continuityProblem(record);
+        String problem = index.continuityProblem(record);
         if (problem != null) {
             throw new IllegalArgumentException(problem);
         }
@@ -623,7 +600,7 @@ public final class EditJournal implements AutoCloseable {
                 channel.force(false);
             }
             long recordEnd = writer.position() + FRAME_TRAILER_BYTES;
-            index(new Entry(record, offset, offset + FRAME_HEADER_BYTES, payloadLength, writer.crc()));
+            index.add(new JournalIndex.Entry(record, offset, offset + FRAME_HEADER_BYTES, payloadLength, writer.crc()));
             end = recordEnd;
         } catch (IOException | RuntimeException e) {
             try {
@@ -643,68 +620,6 @@ public final class EditJournal implements AutoCloseable {
         while (buffer.hasRemaining()) {
             p += channel.write(buffer, p);
         }
-    }
-
-    // ---------------------------------------------------------------- index
-
-    /** Why a record cannot follow the journal's current state, or null if it can. */
-    private String continuityProblem(JournalRecord record) {
-        if (record.parentGeneration() != lastGeneration) {
-            return "record continues generation " + record.parentGeneration() + ", but the journal is at generation "
-                    + lastGeneration;
-        }
-        if (record.generation() <= record.parentGeneration()) {
-            return "record's generation " + record.generation() + " is not newer than its parent "
-                    + record.parentGeneration();
-        }
-        if (record instanceof BatchRecord b) {
-            if (batches.containsKey(b.batchId())) {
-                return "batch " + b.batchId() + " is already in the journal";
-            }
-            for (String event : b.eventIds()) {
-                if (wasApplied(event)) {
-                    String by = eventToBatch.get(event);
-                    return "event " + event + " was already applied" + (by != null ? " by batch " + by : " before this journal");
-                }
-            }
-        } else if (record instanceof RollbackRecord r) {
-            int keep = r.toBatch() == null ? 0 : indexOfLive(r.toBatch()) + 1;
-            if (r.toBatch() != null && keep == 0) {
-                return "rollback to batch " + r.toBatch() + ", which is not live";
-            }
-            List<String> after = live.subList(keep, live.size()).stream().map(BatchRecord::batchId).toList();
-            if (!after.equals(r.rolledBack())) {
-                return "rollback withdraws " + r.rolledBack() + ", but the live batches after "
-                        + (r.toBatch() == null ? "the base" : r.toBatch()) + " are " + after;
-            }
-        }
-        return null;
-    }
-
-    private int indexOfLive(String batchId) {
-        for (int i = 0; i < live.size(); i++) {
-            if (live.get(i).batchId().equals(batchId)) {
-                return i;
-            }
-        }
-        return -1;
-    }
-
-    private void index(Entry e) {
-        entries.add(e);
-        JournalRecord record = e.record();
-        if (record instanceof BatchRecord b) {
-            batches.put(b.batchId(), e);
-            live.add(b);
-            for (String event : b.eventIds()) {
-                eventToBatch.put(event, b.batchId());
-            }
-        } else if (record instanceof RollbackRecord r) {
-            int keep = r.toBatch() == null ? 0 : indexOfLive(r.toBatch()) + 1;
-            live.subList(keep, live.size()).clear();
-            rolledBackBatches.addAll(r.rolledBack());
-        }
-        lastGeneration = record.generation();
     }
 
     // ---------------------------------------------------------------- files

@@ -27,7 +27,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
-import io.quarkiverse.memit.engine.util.NativeArrays;
+import io.quarkiverse.memit.engine.internal.NativeArrays;
 
 /**
  * A decoder-only transformer computing the same function as Hugging Face's modeling code for its architecture,

@@ -28,7 +28,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
-import io.quarkiverse.memit.engine.util.NativeArrays;
+import io.quarkiverse.memit.engine.internal.NativeArrays;
 
 /**
  * The weights of a loaded model, each held in its {@link WeightPrecision}: float32 tensors as libtorch arrays, F16

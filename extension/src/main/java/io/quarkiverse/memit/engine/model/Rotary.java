@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import io.quarkiverse.memit.engine.util.NativeArrays;
+import io.quarkiverse.memit.engine.internal.NativeArrays;
 
 /**
  * Rotary position embeddings (Su et al.) on the first {@code dims} dimensions of each head. Dimension pairs are

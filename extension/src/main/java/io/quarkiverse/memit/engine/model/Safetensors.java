@@ -17,9 +17,9 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.internal.Channels;
 import io.quarkiverse.memit.engine.model.SafetensorsWriter.ArrayInput;
 import io.quarkiverse.memit.engine.model.SafetensorsWriter.FloatInput;
-import io.quarkiverse.memit.engine.util.Channels;
 
 /**
  * Reads and writes checkpoints in the Hugging Face safetensors format.

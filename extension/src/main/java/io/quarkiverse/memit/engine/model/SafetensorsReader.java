@@ -38,8 +38,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.quarkiverse.memit.engine.util.Channels;
-import io.quarkiverse.memit.engine.util.MappedFiles;
+import io.quarkiverse.memit.engine.internal.Channels;
+import io.quarkiverse.memit.engine.internal.MappedFiles;
 
 /** Reading safetensors checkpoints: one file or a sharded index, every header validated, tensors mapped. */
 final class SafetensorsReader {

@@ -24,8 +24,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.quarkiverse.memit.engine.util.AtomicFiles;
-import io.quarkiverse.memit.engine.util.Channels;
+import io.quarkiverse.memit.engine.internal.AtomicFiles;
+import io.quarkiverse.memit.engine.internal.Channels;
 
 /** Writing safetensors files, single or sharded with an index, atomically; data encoded in chunks. */
 final class SafetensorsWriter {

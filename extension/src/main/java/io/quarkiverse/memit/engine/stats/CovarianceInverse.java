@@ -20,7 +20,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.quarkiverse.memit.engine.util.MappedFiles;
+import io.quarkiverse.memit.engine.internal.MappedFiles;
 
 /**
  * {@code C⁻¹}, the inverse of a layer's second moment {@code C = E[k kᵀ]}, in float64: computed once per layer (one

@@ -22,8 +22,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.quarkiverse.memit.engine.util.AtomicFiles;
-import io.quarkiverse.memit.engine.util.Channels;
+import io.quarkiverse.memit.engine.internal.AtomicFiles;
+import io.quarkiverse.memit.engine.internal.Channels;
 
 /**
  * The NumPy {@code .npy} format, as far as statistics need it: little-endian {@code <f4 <f8 <i4 <i8} arrays in C

@@ -28,9 +28,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.internal.AtomicFiles;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.Tokenizer;
-import io.quarkiverse.memit.engine.util.AtomicFiles;
 
 /**
  * Second moments and their inverses on disk, so that the hours-long statistics pass and the minutes-long inversion

@@ -12,11 +12,11 @@ import java.util.List;
 import java.util.Map;
 
 import ai.djl.ndarray.NDArray;
+import io.quarkiverse.memit.engine.internal.AtomicFiles;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.Safetensors;
 import io.quarkiverse.memit.engine.model.TensorDType;
 import io.quarkiverse.memit.engine.model.TensorSource;
-import io.quarkiverse.memit.engine.util.AtomicFiles;
 
 /**
  * Writes a generation as a Hugging Face checkpoint directory that {@code CausalLm.load} reads back to the same

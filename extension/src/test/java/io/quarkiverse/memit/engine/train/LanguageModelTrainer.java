@@ -22,11 +22,11 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
+import io.quarkiverse.memit.engine.internal.NativeArrays;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.ForwardRequest;
 import io.quarkiverse.memit.engine.model.Safetensors;
 import io.quarkiverse.memit.engine.model.TensorDType;
-import io.quarkiverse.memit.engine.util.NativeArrays;
 
 /**
  * Trains a {@link CausalLm}'s weights in place on token sequences with the next-token cross-entropy: right-padded

@@ -25,7 +25,7 @@ import io.quarkiverse.memit.engine.MemitEngine;
 import io.quarkiverse.memit.engine.edit.EditCancelledException;
 import io.quarkiverse.memit.engine.edit.InvalidRewriteException;
 import io.quarkiverse.memit.engine.edit.Rewrite;
-import io.quarkiverse.memit.engine.util.Messages;
+import io.quarkiverse.memit.engine.internal.Messages;
 import io.quarkiverse.memit.engine.weights.EditorThreads;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.runtime.EditsUnavailableException;

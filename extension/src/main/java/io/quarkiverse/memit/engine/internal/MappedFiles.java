@@ -1,4 +1,4 @@
-package io.quarkiverse.memit.engine.util;
+package io.quarkiverse.memit.engine.internal;
 
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;

@@ -1,4 +1,4 @@
-package io.quarkiverse.memit.engine.util;
+package io.quarkiverse.memit.engine.internal;
 
 /** Texts for users, from exceptions. */
 public final class Messages {

@@ -1,4 +1,4 @@
-package io.quarkiverse.memit.engine.util;
+package io.quarkiverse.memit.engine.internal;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -1,2 +1,0 @@
-/** Small helpers the engine's packages share (files, mappings). */
-package io.quarkiverse.memit.engine.util;
