@@ -149,8 +149,9 @@ public final class EditJournal implements AutoCloseable {
         this.base = header.base();
         this.baseGeneration = header.baseGeneration();
         this.index = new JournalIndex(header.baseGeneration(), header.priorEventIds());
-        this.end = firstRecord;
-        this.recovery = scan();
+        JournalRecovery scan = new JournalRecovery(file, options, channel, index);
+        this.recovery = scan.scan(firstRecord);
+        this.end = scan.end();
     }
 
     // ---------------------------------------------------------------- opening
@@ -262,133 +263,6 @@ public final class EditJournal implements AutoCloseable {
             Channels.closeQuietly(channel);
             throw e;
         }
-    }
-
-    /** Reads every record, checks checksums and continuity, repairs a torn tail. */
-    private Recovery scan() {
-        try {
-            long size = channel.size();
-            long position = end;
-            while (position < size) {
-                int number = index.size();
-                long left = size - position;
-                if (left < FRAME_HEADER_BYTES) {
-                    return truncateTornTail(position, size, "the file ends inside a record's frame header");
-                }
-                ByteBuffer frame = ByteBuffer.allocate(FRAME_HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-                readFlipped(channel, frame, position, file);
-                int magic = frame.getInt(0);
-                long length = frame.getLong(4);
-                CRC32C crc = new CRC32C();
-                crc.update(frame.array(), 0, 12);
-                if (magic != RECORD_MAGIC || (int) crc.getValue() != frame.getInt(12)) {
-                    if (zeroFrom(position, size)) {
-                        return truncateTornTail(position, size, "the file ends in zero bytes where a record should start");
-                    }
-                    return corrupted(position, number, "the record's frame header is damaged (magic or checksum)");
-                }
-                if (length < 5) {
-                    return corrupted(position, number, "the record announces an impossible length " + length);
-                }
-                // the frame header's checksum holds, so its length is what was written: a record that runs past the
-                // end of the file is one whose append did not finish (however large it announces itself)
-                if (length > size - position - FRAME_HEADER_BYTES - FRAME_TRAILER_BYTES) {
-                    return truncateTornTail(position, size, "the last record is incomplete: " + (size - position) + " of "
-                            + (FRAME_HEADER_BYTES + length + FRAME_TRAILER_BYTES) + " bytes");
-                }
-                long recordEnd = position + FRAME_HEADER_BYTES + length + FRAME_TRAILER_BYTES;
-                if (recordEnd > size) {
-                    return truncateTornTail(position, size, "the last record is incomplete: " + (size - position) + " of "
-                            + (recordEnd - position) + " bytes");
-                }
-                long payloadOffset = position + FRAME_HEADER_BYTES;
-                RecordIo.Reader reader = new RecordIo.Reader(channel, payloadOffset, length);
-                JournalRecord record;
-                try {
-                    record = JournalFormat.readMetadata(reader);
-                    reader.skipRest();
-                } catch (IOException | RuntimeException e) {
-                    reader.skipRest();
-                    if (reader.crc() != storedCrc(payloadOffset + length)) {
-                        return corrupted(position, number, "payload checksum mismatch");
-                    }
-                    return corrupted(position, number, "the record cannot be read: " + e.getMessage());
-                }
-                int stored = storedCrc(payloadOffset + length);
-                if (reader.crc() != stored) {
-                    return corrupted(position, number, String.format("payload checksum mismatch (CRC32C stored %08x, computed"
-                            + " %08x)", stored, reader.crc()));
-                }
-                String problem = index.continuityProblem(record);
-                if (problem != null) {
-                    return corrupted(position, number, problem);
-                }
-                index.add(new JournalIndex.Entry(record, position, payloadOffset, length, stored));
-                position = recordEnd;
-            }
-            end = position;
-            return new Recovery(index.size(), -1, 0, null, null);
-        } catch (IOException e) {
-            throw new JournalException(file, "cannot read journal " + file + ": " + e, e);
-        }
-    }
-
-    private int storedCrc(long at) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
-        readFlipped(channel, b, at, file);
-        return b.getInt(0);
-    }
-
-    private boolean zeroFrom(long position, long size) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(RecordIo.BUFFER_BYTES);
-        for (long p = position; p < size;) {
-            b.clear().limit((int) Math.min(b.capacity(), size - p));
-            readFlipped(channel, b, p, file);
-            for (int i = 0; i < b.limit(); i++) {
-                if (b.get(i) != 0) {
-                    return false;
-                }
-            }
-            p += b.limit();
-        }
-        return true;
-    }
-
-    private Recovery truncateTornTail(long position, long size, String why) throws IOException {
-        LOG.warn("Edit journal {}: torn last record at byte offset {} ({}); truncating {} bytes. The batch it held was"
-                + " never published.", file, position, why, size - position);
-        channel.truncate(position);
-        if (options.fsync()) {
-            channel.force(true);
-        }
-        end = position;
-        return new Recovery(index.size(), position, size - position, null, null);
-    }
-
-    private Recovery corrupted(long position, int number, String reason) throws IOException {
-        JournalCorruptedException e = new JournalCorruptedException(file, position, number, reason);
-        if (options.onCorruption() == OnCorruption.FAIL) {
-            throw e;
-        }
-        Path quarantine = file.resolveSibling(FILE_NAME + ".corrupt-" + position);
-        long size = channel.size();
-        try (FileChannel out = FileChannel.open(quarantine, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            for (long p = position; p < size;) {
-                long n = channel.transferTo(p, size - p, out);
-                if (n <= 0) {
-                    throw new IOException("copy of the damaged tail stopped at byte " + p);
-                }
-                p += n;
-            }
-            out.force(true);
-        }
-        channel.truncate(position);
-        channel.force(true);
-        end = position;
-        LOG.error("Edit journal {}: record #{} at byte offset {} is damaged ({}); starting from the {} record(s) before it."
-                + " The {} bytes from that offset on were moved to {}.", file, number, position, reason, index.size(),
-                size - position, quarantine);
-        return new Recovery(index.size(), -1, 0, e, quarantine);
     }
 
     // ---------------------------------------------------------------- queries
@@ -625,7 +499,7 @@ public final class EditJournal implements AutoCloseable {
     // ---------------------------------------------------------------- files
 
     /** Reads {@code buffer} full from {@code position}, then flips it for reading. */
-    private static void readFlipped(FileChannel channel, ByteBuffer buffer, long position, Path file) throws IOException {
+    static void readFlipped(FileChannel channel, ByteBuffer buffer, long position, Path file) throws IOException {
         Channels.readFully(channel, buffer, position, file);
         buffer.flip();
     }
