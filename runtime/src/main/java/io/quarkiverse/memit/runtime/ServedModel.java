@@ -114,13 +114,14 @@ public class ServedModel {
             long millis = (System.nanoTime() - start) / 1_000_000;
             status = new Status.Serving(path, dir, modelConfig, millis);
             registerMeters();
+            MemitEngine.WeightMemory weights = engine.weightMemory();
             LOG.infof("Serving %s model %s: %d layers, d_model %d, %d heads, d_ff %d, vocabulary %d, context %d, "
                     + "%,d parameters, weights %s resident (%s, %s mapped from the checkpoint) on %s; loaded in %d ms, "
                     + "libtorch threads %d",
                     modelConfig.architecture().modelType(), dir, modelConfig.nLayers(), modelConfig.dModel(),
                     modelConfig.nHeads(), modelConfig.dFf(), modelConfig.vocabSize(), modelConfig.maxPositions(),
-                    modelConfig.parameterCount(), MemoryEstimate.gb(weightMemory().residentBytes()),
-                    weightMemory().byType(), MemoryEstimate.gb(weightMemory().mappedBytes()), ModelDevice.name(device),
+                    modelConfig.parameterCount(), MemoryEstimate.gb(weights.residentBytes()),
+                    weights.byType(), MemoryEstimate.gb(weights.mappedBytes()), ModelDevice.name(device),
                     millis, engine.threads());
         } catch (RuntimeException | LinkageError e) {
             String reason = Messages.reason(e);

@@ -94,10 +94,7 @@ public class MemitDevUiService {
     public Uni<EditOutcome> submitEdit(String id, String subject, String prompt, String target) {
         String payload = JSON.createObjectNode().put("id", id).put("subject", subject).put("prompt", prompt)
                 .put("target", target).toString();
-        return Uni.createFrom().completionStage(worker.submit(payload).thenApply(outcome -> {
-            outcomes.outcome(outcome).exceptionally(failure -> null);
-            return outcome;
-        }));
+        return Uni.createFrom().completionStage(outcomes.reportWhenKnown(worker.submit(payload)));
     }
 
     /** Withdraws the most recent batch; the generation now served. */

@@ -101,6 +101,20 @@ public class OutcomePublisher {
         return sent;
     }
 
+    /**
+     * Writes the outcome of an update submitted outside Kafka (REST, the Dev UI) once it is known, without making
+     * the caller wait for the broker; a failure to write it is logged.
+     *
+     * @return {@code outcome}, for chaining
+     */
+    public CompletableFuture<EditOutcome> reportWhenKnown(CompletableFuture<EditOutcome> outcome) {
+        outcome.thenAccept(o -> outcome(o).exceptionally(failure -> {
+            LOG.debugf(failure, "The outcome of %s was not written to Kafka", o.id());
+            return null;
+        }));
+        return outcome;
+    }
+
     private CompletableFuture<Void> deadLetter(DeadLetter.Source source, EditOutcome outcome, int maxBytes) {
         DeadLetter letter = DeadLetter.of(source, outcome.reason(), outcome.id(), maxBytes);
         CompletableFuture<Void> sent = new CompletableFuture<>();

@@ -27,8 +27,6 @@ import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import org.jboss.resteasy.reactive.RestResponse;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
-import org.jboss.logging.Logger;
-
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 
@@ -54,8 +52,6 @@ import io.smallrye.mutiny.Uni;
 @ApplicationScoped
 @Tag(name = "MEMIT edits", description = "Knowledge updates applied to the served model")
 public class EditResource {
-
-    private static final Logger LOG = Logger.getLogger(EditResource.class);
 
     /** One applied batch as listed. */
     public record BatchInfo(String batchId, List<String> eventIds, List<String> rewrites, long parentGeneration,
@@ -104,10 +100,7 @@ public class EditResource {
             outcomes.add(worker.submit(body == null ? null : body.toString()));
         }
         // every outcome is also written to the outcomes topic, as for updates from Kafka; the caller does not wait for it
-        outcomes.forEach(o -> o.thenAccept(outcome -> publisher.outcome(outcome).exceptionally(failure -> {
-            LOG.debugf(failure, "The outcome of %s was not written to Kafka", outcome.id());
-            return null;
-        })));
+        outcomes.forEach(publisher::reportWhenKnown);
         return Uni.createFrom().completionStage(CompletableFuture.allOf(outcomes.toArray(CompletableFuture[]::new))
                 .thenApply(ignored -> outcomes.stream().map(CompletableFuture::join).toList()));
     }
