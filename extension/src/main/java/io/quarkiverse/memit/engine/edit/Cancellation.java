@@ -9,7 +9,7 @@ import java.util.Objects;
  * caller frees the model only after the edit returned. A thread interrupt is not used: it would also close the
  * journal's file channel if it arrived while a batch was being written.
  */
-public final class Cancellation {
+final class Cancellation {
 
     private volatile String reason;
 

@@ -13,7 +13,7 @@ import ai.djl.ndarray.types.Shape;
  * The reference's solve: (λC + KKᵀ)⁻¹ K with the d_ff × d_ff system inverted for every batch, in float64. Simple and
  * exact; O(d_ff³) per layer and batch, fine for small models and tests (a GPT-J layer takes minutes on a CPU).
  */
-public final class DirectKeySolver implements KeySolver {
+final class DirectKeySolver implements KeySolver {
 
     private final Map<Integer, NDArray> secondMoments;
     private final double lambda;

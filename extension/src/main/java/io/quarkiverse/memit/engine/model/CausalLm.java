@@ -49,6 +49,11 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
     private final ModelWeights weights;
     private final Rotary rotary;
     protected final Scalars scalars;
+    /** Every block's MLP weights, looked up once. */
+    private final Proj[] ffnIn;
+    private final Proj[] ffnOut;
+    private final Norm finalNorm;
+    private final Proj head;
 
     protected CausalLm(ModelConfig config, ModelWeights weights, NDManager manager) {
         this.config = config;
@@ -57,6 +62,36 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         this.weights = weights;
         this.rotary = new Rotary(config.rotaryDim(), config.rotaryBase(), interleavedRotary(), manager);
         this.scalars = new Scalars(manager, config.headDim());
+        this.ffnIn = new Proj[config.nLayers()];
+        this.ffnOut = new Proj[config.nLayers()];
+        for (int l = 0; l < config.nLayers(); l++) {
+            ffnIn[l] = proj(names.ffnIn(l, "weight"), names.ffnIn(l, "bias"));
+            ffnOut[l] = proj(names.ffnOut(l, "weight"), names.ffnOut(l, "bias"));
+        }
+        this.finalNorm = norm(names.finalNorm("weight"), names.finalNorm("bias"));
+        this.head = proj(config.tieWordEmbeddings() ? names.embedding() : names.head("weight"), names.head("bias"));
+    }
+
+    /** A layer norm's weight and bias as held. */
+    record Norm(ModelWeights.Stored weight, ModelWeights.Stored bias) {
+    }
+
+    /** A linear map's weight matrix and bias (null for none) as held. */
+    record Proj(ModelWeights.Stored weight, ModelWeights.Stored bias) {
+    }
+
+    /** Looks a linear map's tensors up: {@code weight} must be a matrix; {@code bias} may be null or absent. */
+    final Proj proj(String weight, String bias) {
+        ModelWeights.Stored w = weights.stored(weight);
+        if (w.shape().length != 2) {
+            throw new IllegalArgumentException("weight " + weight + " is not a matrix: " + Arrays.toString(w.shape()));
+        }
+        return new Proj(w, weights.find(bias));
+    }
+
+    /** Looks a layer norm's weight and bias up. */
+    final Norm norm(String weight, String bias) {
+        return new Norm(weights.stored(weight), weights.stored(bias));
     }
 
     // ---------------------------------------------------------------- loading
@@ -437,10 +472,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
      * [..., vocab]; differentiable. Temporaries (widened weights) are owned by {@code scope}.
      */
     public NDArray logits(NDArray x, NDManager scope) {
-        NDArray normed = LayerNorm.layerNorm(x, new Shape(config.dModel()), float32(names.finalNorm("weight"), scope),
-                float32(names.finalNorm("bias"), scope), (float) config.layerNormEps()).singletonOrThrow();
-        String headWeight = config.tieWordEmbeddings() ? names.embedding() : names.head("weight");
-        return weights.linear(normed, headWeight, names.head("bias"), scope);
+        return weights.linear(layerNorm(x, finalNorm, scope), head.weight(), head.bias(), scope);
     }
 
     private NDArray lastTokens(NDArray h, Pass pass) {
@@ -505,20 +537,24 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
 
     // ---------------------------------------------------------------- shared pieces of a block
 
-    protected NDArray layerNorm(NDArray x, String weightName, String biasName, Pass pass) {
-        return LayerNorm.layerNorm(x, new Shape(config.dModel()), float32(weightName, pass.tmp),
-                float32(biasName, pass.tmp), (float) config.layerNormEps()).singletonOrThrow();
+    NDArray layerNorm(NDArray x, Norm norm, Pass pass) {
+        return layerNorm(x, norm, pass.tmp);
     }
 
-    /** {@code x Wᵀ + b} for the named weights; {@code biasName} null or absent for none. */
-    protected NDArray linear(NDArray x, String weightName, String biasName, Pass pass) {
-        return weights.linear(x, weightName, biasName, pass.tmp);
+    private NDArray layerNorm(NDArray x, Norm norm, NDManager scope) {
+        return LayerNorm.layerNorm(x, new Shape(config.dModel()), weights.float32(norm.weight(), scope),
+                weights.float32(norm.bias(), scope), (float) config.layerNormEps()).singletonOrThrow();
+    }
+
+    /** {@code x Wᵀ + b}. */
+    NDArray linear(NDArray x, Proj proj, Pass pass) {
+        return weights.linear(x, proj.weight(), proj.bias(), pass.tmp);
     }
 
     /** The MLP: {@code fc_out(act(fc_in(x)))}; FFN key captures read {@code act(fc_in(x))} here. */
     protected NDArray mlp(int layer, NDArray x, Pass pass) {
         // x: [batch, seq, d_model] -> keys: [batch, seq, d_ff]
-        NDArray keys = activation(linear(x, names.ffnIn(layer, "weight"), names.ffnIn(layer, "bias"), pass));
+        NDArray keys = activation(linear(x, ffnIn[layer], pass));
         for (ForwardHook hook : pass.request.hooks) {
             if (hook.layer() == layer && hook instanceof ForwardHook.FfnKeyCapture capture) {
                 long[] idx = capture.tokens().flatIndices(pass.batch, pass.seq);
@@ -526,11 +562,11 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
             }
         }
         NDArray w = pass.ffnOut.weight(layer);
-        String bias = names.ffnOut(layer, "bias");
+        Proj own = ffnOut[layer];
         if (w == null) {
-            return linear(keys, names.ffnOut(layer, "weight"), bias, pass);
+            return linear(keys, own, pass);
         }
-        return weights.contains(bias) ? Linear.linear(keys, w, float32(bias, pass.tmp)).singletonOrThrow()
+        return own.bias() != null ? Linear.linear(keys, w, weights.float32(own.bias(), pass.tmp)).singletonOrThrow()
                 : Linear.linear(keys, w).singletonOrThrow();
     }
 

@@ -198,6 +198,11 @@ final class ModelWeights implements AutoCloseable {
         return tensors.containsKey(name);
     }
 
+    /** The tensor {@code name} as held, or null where the checkpoint has none. */
+    Stored find(String name) {
+        return name == null ? null : tensors.get(name);
+    }
+
     Stored stored(String name) {
         Stored s = tensors.get(name);
         if (s == null) {
@@ -260,7 +265,11 @@ final class ModelWeights implements AutoCloseable {
      * {@code scope}.
      */
     NDArray float32(String name, NDManager scope) {
-        Stored s = stored(name);
+        return float32(stored(name), scope);
+    }
+
+    /** {@link #float32(String, NDManager)} for a tensor already looked up. */
+    NDArray float32(Stored s, NDManager scope) {
         if (s instanceof Dense d) {
             return d.array();
         }
@@ -286,15 +295,23 @@ final class ModelWeights implements AutoCloseable {
      */
     NDArray linear(NDArray x, String weightName, String biasName, NDManager tmp) {
         Stored s = stored(weightName);
-        NDArray bias = biasName == null || !tensors.containsKey(biasName) ? null : float32(biasName, tmp);
-        if (s instanceof Dense d) {
-            return bias == null ? Linear.linear(x, d.array()).singletonOrThrow()
-                    : Linear.linear(x, d.array(), bias).singletonOrThrow();
+        if (s.shape().length != 2) {
+            throw new IllegalArgumentException("weight " + weightName + " is not a matrix: " + Arrays.toString(s.shape()));
         }
-        Half h = (Half) s;
-        if (h.shape().length != 2) {
-            throw new IllegalArgumentException("weight " + weightName + " is not a matrix: " + Arrays.toString(h.shape()));
+        return linear(x, s, biasName == null ? null : tensors.get(biasName), tmp);
+    }
+
+    /**
+     * {@link #linear(NDArray, String, String, NDManager)} for tensors already looked up: {@code weight} a matrix,
+     * {@code bias} null for none.
+     */
+    NDArray linear(NDArray x, Stored weight, Stored bias, NDManager tmp) {
+        NDArray b = bias == null ? null : float32(bias, tmp);
+        if (weight instanceof Dense d) {
+            return b == null ? Linear.linear(x, d.array()).singletonOrThrow()
+                    : Linear.linear(x, d.array(), b).singletonOrThrow();
         }
+        Half h = (Half) weight;
         long rows = h.rows();
         long cols = h.cols();
         long perChunk = Math.max(1, chunkElements / cols);
@@ -305,7 +322,7 @@ final class ModelWeights implements AutoCloseable {
             parts.add(productWithRows(x, h, r0, r1, recorded, tmp));
         }
         NDArray y = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, -1);
-        return bias == null ? y : y.add(bias);
+        return b == null ? y : y.add(b);
     }
 
     /** True while this thread records operations for autograd (inside a {@code GradientCollector}). */

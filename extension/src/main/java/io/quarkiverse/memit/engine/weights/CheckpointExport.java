@@ -25,7 +25,7 @@ import io.quarkiverse.memit.engine.model.TensorSource;
  * files copied. The file is written tensor by tensor: no copy of the model is built in memory. Each file is written
  * atomically (temporary file, then move).
  */
-public final class CheckpointExport {
+final class CheckpointExport {
 
     /** Files besides the weights copied from the source directory when present. */
     public static final List<String> COPIED_FILES = List.of("config.json", "tokenizer.json", "tokenizer_config.json",

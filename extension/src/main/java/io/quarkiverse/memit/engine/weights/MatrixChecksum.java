@@ -16,7 +16,7 @@ import ai.djl.ndarray.types.DataType;
  * (the bytes an F32 safetensors tensor stores), written as 64 lowercase hex digits. Equal checksums mean bit-identical
  * matrices, whatever produced them.
  */
-public final class MatrixChecksum {
+final class MatrixChecksum {
 
     private static final int CHUNK_FLOATS = 1 << 18;
 
