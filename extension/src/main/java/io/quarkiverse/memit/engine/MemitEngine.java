@@ -29,6 +29,7 @@ import io.quarkiverse.memit.engine.internal.Messages;
 import io.quarkiverse.memit.engine.journal.BaseIdentity;
 import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.engine.journal.EditJournal;
+import io.quarkiverse.memit.engine.journal.ReplicatedRecord;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.ModelConfig;
 import io.quarkiverse.memit.engine.model.ModelDevice;
@@ -332,6 +333,33 @@ public final class MemitEngine implements AutoCloseable {
      */
     public long undoLastBatch() {
         return read(editor::undoLastBatch);
+    }
+
+    /**
+     * Hands every batch and rollback made from now on to {@code sink} after its checks and before it is journaled (to
+     * replicate it); the sink throws to refuse it, and nothing is then journaled or served.
+     */
+    public void publishTo(ModelEditor.RecordSink sink) {
+        editor.publishTo(sink);
+    }
+
+    /**
+     * Applies a batch or rollback another replica made, without MEMIT, checked against its checksums; works with
+     * edits unavailable too.
+     *
+     * @param encoded {@link ReplicatedRecord#encode()}'s bytes
+     * @throws IllegalArgumentException if the bytes are not a replicated record or are damaged
+     * @throws io.quarkiverse.memit.engine.weights.ReplicationRefusedException if the record does not fit this replica
+     *         (the message says why); nothing changed
+     */
+    public ModelEditor.Replicated replicate(byte[] encoded) {
+        ReplicatedRecord record = ReplicatedRecord.decode(encoded);
+        return read(() -> editor.replicate(record));
+    }
+
+    /** The generation the journal's last record produced (the base's when it holds none). */
+    public long journalHead() {
+        return read(() -> editor.journal().lastGeneration());
     }
 
     /** The id of the generation served now. */

@@ -384,6 +384,14 @@ public final class EditJournal implements AutoCloseable {
         }
     }
 
+    /**
+     * Why {@code record} cannot be appended next (it does not continue the last generation, repeats a batch or an
+     * event id, or withdraws batches that are not the last live ones), or null if it can.
+     */
+    public synchronized String continuityProblem(JournalRecord record) {
+        return index.continuityProblem(record);
+    }
+
     // ---------------------------------------------------------------- appending
 
     /**

@@ -41,7 +41,12 @@ final class JournalFormat {
         if (length < 0 || length > MAX_METADATA_BYTES || length > reader.remaining()) {
             throw new IOException("metadata length " + length + " is impossible");
         }
-        JsonNode o = JSON.readTree(new String(reader.readBytes(length), StandardCharsets.UTF_8));
+        return parseMetadata(type, reader.readBytes(length));
+    }
+
+    /** A record's metadata from its type byte and JSON. */
+    static JournalRecord parseMetadata(byte type, byte[] json) throws IOException {
+        JsonNode o = JSON.readTree(new String(json, StandardCharsets.UTF_8));
         Map<Integer, String> checksums = new TreeMap<>();
         o.required("checksums").properties().forEach(e -> checksums.put(Integer.parseInt(e.getKey()), e.getValue().asText()));
         long parent = o.required("parent_generation").asLong();

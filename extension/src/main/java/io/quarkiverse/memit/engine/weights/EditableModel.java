@@ -140,7 +140,21 @@ public final class EditableModel implements AutoCloseable {
      * @return a generation holding one reference: {@link #publish} it or {@link #discard} it
      */
     public Generation prepare(Generation parent, String batchId, Delta delta) {
+        return prepare(parent, batchId, delta, nextId.getAndIncrement());
+    }
+
+    /**
+     * As {@link #prepare(Generation, String, Delta)}, with the new generation's id given (a batch another replica
+     * applied, under the id it gave it).
+     *
+     * @throws IllegalArgumentException if {@code id} is not newer than the current generation
+     */
+    public Generation prepare(Generation parent, String batchId, Delta delta, long id) {
         Objects.requireNonNull(batchId, "batchId");
+        if (id <= currentId()) {
+            throw new IllegalArgumentException("generation " + id + " would not be newer than the current " + currentId());
+        }
+        nextId.accumulateAndGet(id + 1, Math::max);
         NDManager manager = model.manager().newSubManager();
         try {
             Map<Integer, NDArray> own = new LinkedHashMap<>();
@@ -157,7 +171,7 @@ public final class EditableModel implements AutoCloseable {
                     }
                 }
             }
-            return newGeneration(nextId.getAndIncrement(), parent.id(), batchId, Generation.Origin.BATCH, base, own,
+            return newGeneration(id, parent.id(), batchId, Generation.Origin.BATCH, base, own,
                     manager);
         } catch (RuntimeException e) {
             manager.close();

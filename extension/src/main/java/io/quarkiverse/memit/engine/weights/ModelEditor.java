@@ -23,6 +23,7 @@ import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.engine.journal.EditJournal;
 import io.quarkiverse.memit.engine.journal.JournalException;
 import io.quarkiverse.memit.engine.journal.JournalRecord;
+import io.quarkiverse.memit.engine.journal.ReplicatedRecord;
 import io.quarkiverse.memit.engine.journal.RollbackRecord;
 import io.quarkiverse.memit.engine.model.FfnOutWeights;
 
@@ -91,6 +92,26 @@ public final class ModelEditor {
         void onPhase(Phase phase, String batchId);
     }
 
+    /**
+     * Receives each batch and rollback this editor makes, after its check and before it is journaled — to hand it to
+     * other replicas. It throws to refuse it: the new weights are then discarded and nothing is journaled.
+     */
+    @FunctionalInterface
+    public interface RecordSink {
+        RecordSink NONE = record -> {
+        };
+
+        void accept(ReplicatedRecord record);
+    }
+
+    /** What {@link #replicate} did with a record. */
+    public enum Replicated {
+        /** Journaled and served. */
+        APPLIED,
+        /** The journal holds it already (this replica made it, or received it before). */
+        ALREADY_APPLIED
+    }
+
     /** What to do when replayed weights do not match the checksums the journal recorded. */
     public enum OnChecksumMismatch {
         /** Refuse to serve them (default). */
@@ -140,6 +161,7 @@ public final class ModelEditor {
     private final OnChecksumMismatch onChecksumMismatch;
     private volatile EditJournal journal;
     private volatile String broken;
+    private volatile RecordSink sink = RecordSink.NONE;
 
     /** An editor running MEMIT with its own hyperparameters; {@code solver} may be null. */
     public ModelEditor(EditableModel model, EditJournal journal, Memit memit, CovarianceKeySolver solver) {
@@ -166,6 +188,11 @@ public final class ModelEditor {
 
     public EditableModel model() {
         return model;
+    }
+
+    /** Hands every batch and rollback made from now on to {@code sink} before it is journaled. */
+    public void publishTo(RecordSink sink) {
+        this.sink = Objects.requireNonNull(sink, "sink");
     }
 
     /** The journal in use (a new one after {@link #compact}). */
@@ -287,9 +314,11 @@ public final class ModelEditor {
             boolean journaled = false;
             try {
                 check.check(next, rewrites);
+                BatchRecord record = new BatchRecord(batchId, eventIds, rewrites, hyperparametersJson, parent.id(),
+                        next.id(), next.checksums(), Instant.now());
+                sink.accept(ReplicatedRecord.batch(j.base(), record, delta));
                 listener.onPhase(Phase.JOURNALING, batchId);
-                j.appendBatch(new BatchRecord(batchId, eventIds, rewrites, hyperparametersJson, parent.id(), next.id(),
-                        next.checksums(), Instant.now()), delta);
+                j.appendBatch(record, delta);
                 journaled = true;
                 t3 = System.nanoTime();
                 listener.onPhase(Phase.PUBLISHING, batchId);
@@ -350,7 +379,10 @@ public final class ModelEditor {
                 throw new IllegalStateException("rolling back to " + (batchId == null ? "the base" : "batch " + batchId)
                         + " would not reproduce the weights served after it: " + mismatch);
             }
-            j.appendRollback(new RollbackRecord(withdrawn, batchId, parentId, next.id(), next.checksums(), Instant.now()));
+            RollbackRecord record = new RollbackRecord(withdrawn, batchId, parentId, next.id(), next.checksums(),
+                    Instant.now());
+            sink.accept(ReplicatedRecord.rollback(j.base(), record));
+            j.appendRollback(record);
             journaled = true;
             model.publish(next);
         } catch (RuntimeException e) {
@@ -384,6 +416,128 @@ public final class ModelEditor {
             throw new IllegalStateException("no batch to undo");
         }
         return rollbackTo(live.size() == 1 ? null : live.get(live.size() - 2).batchId());
+    }
+
+    // ---------------------------------------------------------------- replication
+
+    /**
+     * Applies a batch or rollback that another replica made: without MEMIT, its delta applied to the current
+     * generation (a rollback re-derived from the journal's batches), the result checked against the checksums the
+     * record carries, journaled under the record's own ids, then served. A record the journal already holds is left
+     * as it is.
+     *
+     * @throws ReplicationRefusedException if the record was made on another base checkpoint, does not continue this
+     *         journal's last generation, conflicts with a record the journal holds, or does not reproduce its
+     *         checksums; nothing is then journaled and the served weights are unchanged
+     */
+    public synchronized Replicated replicate(ReplicatedRecord replicated) {
+        checkUsable();
+        EditJournal j = journal;
+        JournalRecord r = replicated.record();
+        String what = replicated.describe();
+        if (r.generation() <= j.baseGeneration()) {
+            return Replicated.ALREADY_APPLIED; // in the weights of this replica's (compacted) base checkpoint
+        }
+        if (!replicated.base().equals(j.base())) {
+            throw new ReplicationRefusedException(what + " was made on another base checkpoint (" + replicated.base()
+                    .describe() + ") than this replica serves (" + j.base().describe() + ")");
+        }
+        if (r.generation() <= j.lastGeneration()) {
+            JournalRecord held = j.records().stream().filter(x -> x.generation() == r.generation()).findFirst().orElse(null);
+            if (held != null && sameRecord(held, r)) {
+                return Replicated.ALREADY_APPLIED;
+            }
+            throw new ReplicationRefusedException(what + " conflicts with this replica's journal, which holds "
+                    + (held == null ? "no record of generation " + r.generation() + " and is at generation "
+                            + j.lastGeneration() : ReplicatedRecord.describe(held) + " there"));
+        }
+        if (r.parentGeneration() != j.lastGeneration()) {
+            throw new ReplicationRefusedException(what + " continues generation " + r.parentGeneration()
+                    + ", but this replica's head is generation " + j.lastGeneration()
+                    + (r.parentGeneration() > j.lastGeneration() ? ": the records between are missing" : ""));
+        }
+        if (r instanceof BatchRecord b) {
+            replicateBatch(j, b, replicated);
+        } else {
+            replicateRollback(j, (RollbackRecord) r);
+        }
+        return Replicated.APPLIED;
+    }
+
+    private static boolean sameRecord(JournalRecord a, JournalRecord b) {
+        if (a instanceof BatchRecord x && b instanceof BatchRecord y) {
+            return x.batchId().equals(y.batchId()) && x.checksums().equals(y.checksums());
+        }
+        if (a instanceof RollbackRecord x && b instanceof RollbackRecord y) {
+            return x.rolledBack().equals(y.rolledBack()) && x.checksums().equals(y.checksums());
+        }
+        return false;
+    }
+
+    private void replicateBatch(EditJournal j, BatchRecord b, ReplicatedRecord replicated) {
+        String problem = j.continuityProblem(b);
+        if (problem != null) {
+            throw new ReplicationRefusedException(replicated.describe() + " cannot follow this replica's journal: " + problem);
+        }
+        try (Generation.Lease lease = model.acquire(); NDManager work = model.model().manager().newSubManager();
+                Delta delta = replicated.delta(work)) {
+            Generation next = model.prepare(lease.generation(), b.batchId(), delta, b.generation());
+            boolean journaled = false;
+            try {
+                String mismatch = mismatch(next.checksums(), b.checksums());
+                if (mismatch != null) {
+                    throw new ReplicationRefusedException(replicated.describe() + " does not reproduce the weights it"
+                            + " recorded: " + mismatch + ". The replicas' libtorch builds differ, or the base checkpoints do.");
+                }
+                j.appendBatch(b, delta);
+                journaled = true;
+                model.publish(next);
+            } catch (RuntimeException e) {
+                model.discard(next);
+                if (journaled) {
+                    broken = "batch " + b.batchId() + " was journaled but its generation could not be published (" + e
+                            + "); restart to restore the weights from the journal";
+                }
+                throw e;
+            }
+            if (solver != null) {
+                solver.preserve(b.batchId(), delta);
+            }
+        }
+        LOG.info("Replicated {}", replicated.describe());
+    }
+
+    private void replicateRollback(EditJournal j, RollbackRecord r) {
+        String what = ReplicatedRecord.describe(r);
+        String problem = j.continuityProblem(r);
+        if (problem != null) {
+            throw new ReplicationRefusedException(what + " cannot follow this replica's journal: " + problem);
+        }
+        List<BatchRecord> live = j.liveBatches();
+        List<String> kept = live.subList(0, live.size() - r.rolledBack().size()).stream().map(BatchRecord::batchId)
+                .toList();
+        Generation next = model.derive(r.generation(), model.currentId(), Generation.Origin.ROLLBACK, kept, j::readDelta);
+        boolean journaled = false;
+        try {
+            String mismatch = mismatch(next.checksums(), r.checksums());
+            if (mismatch != null) {
+                throw new ReplicationRefusedException(what + " does not reproduce the weights it recorded: " + mismatch);
+            }
+            j.appendRollback(r);
+            journaled = true;
+            model.publish(next);
+        } catch (RuntimeException e) {
+            model.discard(next);
+            if (journaled) {
+                broken = "a rollback was journaled but could not be published (" + e + "); restart to restore the weights"
+                        + " from the journal";
+            }
+            throw e;
+        }
+        if (solver != null) {
+            r.rolledBack().forEach(solver::forget);
+        }
+        LOG.info("Replicated {}", what);
     }
 
     // ---------------------------------------------------------------- compaction
