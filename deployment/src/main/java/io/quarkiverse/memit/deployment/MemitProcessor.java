@@ -16,14 +16,17 @@ import io.quarkiverse.langchain4j.deployment.items.SelectedChatModelProviderBuil
 import io.quarkiverse.langchain4j.runtime.NamedConfigUtil;
 import io.quarkiverse.memit.runtime.ServedModel;
 import io.quarkiverse.memit.runtime.config.MemitBuildTimeConfig;
-import io.quarkiverse.memit.runtime.health.ServedModelHealthCheck;
-import io.quarkiverse.memit.runtime.langchain4j.MemitChatModelRecorder;
-import io.quarkiverse.memit.runtime.langchain4j.StreamingExecutor;
 import io.quarkiverse.memit.runtime.edits.BrokerCheck;
 import io.quarkiverse.memit.runtime.edits.EditMetrics;
 import io.quarkiverse.memit.runtime.edits.EditWorker;
+import io.quarkiverse.memit.runtime.edits.KafkaClients;
 import io.quarkiverse.memit.runtime.edits.KnowledgeUpdateListener;
 import io.quarkiverse.memit.runtime.edits.OutcomePublisher;
+import io.quarkiverse.memit.runtime.health.ServedModelHealthCheck;
+import io.quarkiverse.memit.runtime.langchain4j.MemitChatModelRecorder;
+import io.quarkiverse.memit.runtime.langchain4j.StreamingExecutor;
+import io.quarkiverse.memit.runtime.replication.DeltaLog;
+import io.quarkiverse.memit.runtime.replication.ReplicationHealthCheck;
 import io.quarkiverse.memit.runtime.rest.EditResource;
 import io.quarkiverse.memit.runtime.rest.ManagementAccess;
 import io.quarkiverse.memit.runtime.rest.MemitResource;
@@ -59,7 +62,7 @@ class MemitProcessor {
 
     @BuildStep
     AdditionalBeanBuildItem healthChecks() {
-        return new AdditionalBeanBuildItem(ServedModelHealthCheck.class);
+        return new AdditionalBeanBuildItem(ServedModelHealthCheck.class, ReplicationHealthCheck.class);
     }
 
     /** {@code /memit/model}, {@code /memit/completions} and {@code /memit/completions/stream}, unless disabled. */
@@ -79,7 +82,8 @@ class MemitProcessor {
     @BuildStep
     AdditionalBeanBuildItem editing() {
         return AdditionalBeanBuildItem.builder().addBeanClasses(EditWorker.class, KnowledgeUpdateListener.class,
-                OutcomePublisher.class, BrokerCheck.class, EditMetrics.class).setUnremovable().build();
+                OutcomePublisher.class, BrokerCheck.class, EditMetrics.class, KafkaClients.class, DeltaLog.class)
+                .setUnremovable().build();
     }
 
     /**

@@ -347,13 +347,11 @@ public final class MemitEngine implements AutoCloseable {
      * Applies a batch or rollback another replica made, without MEMIT, checked against its checksums; works with
      * edits unavailable too.
      *
-     * @param encoded {@link ReplicatedRecord#encode()}'s bytes
-     * @throws IllegalArgumentException if the bytes are not a replicated record or are damaged
+     * @param record as {@link ReplicatedRecord#decode} reads it
      * @throws io.quarkiverse.memit.engine.weights.ReplicationRefusedException if the record does not fit this replica
      *         (the message says why); nothing changed
      */
-    public ModelEditor.Replicated replicate(byte[] encoded) {
-        ReplicatedRecord record = ReplicatedRecord.decode(encoded);
+    public ModelEditor.Replicated replicate(ReplicatedRecord record) {
         return read(() -> editor.replicate(record));
     }
 

@@ -74,19 +74,19 @@ class ReplicationTest {
             ModelEditor.Applied applied = editor.apply("b1", List.of("e1"), List.of(BASEBALL), ModelEditor.Check.NONE);
             assertEquals(1, published.size());
 
-            assertEquals(ModelEditor.Replicated.APPLIED, follower.replicate(published.get(0)));
+            assertEquals(ModelEditor.Replicated.APPLIED, follower.replicate(ReplicatedRecord.decode(published.get(0))));
             assertEquals(applied.generation(), follower.generation());
             assertEquals(applied.checksums(), follower.batch("b1").checksums());
             assertTrue(follower.wasApplied("e1"));
             assertTrue(answer(follower, BASEBALL.filledPrompt()).startsWith("baseball"));
-            assertEquals(ModelEditor.Replicated.ALREADY_APPLIED, follower.replicate(published.get(0)),
+            assertEquals(ModelEditor.Replicated.ALREADY_APPLIED, follower.replicate(ReplicatedRecord.decode(published.get(0))),
                     "a record it holds already");
-            assertEquals(ModelEditor.Replicated.ALREADY_APPLIED, editor.replicate(published.get(0)),
+            assertEquals(ModelEditor.Replicated.ALREADY_APPLIED, editor.replicate(ReplicatedRecord.decode(published.get(0))),
                     "the editor's own record");
 
             long undone = editor.undoLastBatch();
             assertEquals(2, published.size());
-            assertEquals(ModelEditor.Replicated.APPLIED, follower.replicate(published.get(1)));
+            assertEquals(ModelEditor.Replicated.APPLIED, follower.replicate(ReplicatedRecord.decode(published.get(1))));
             assertEquals(undone, follower.generation());
             assertTrue(follower.liveBatches().isEmpty());
             assertEquals(answer(editor, BASEBALL.filledPrompt()), answer(follower, BASEBALL.filledPrompt()));
@@ -107,25 +107,25 @@ class ReplicationTest {
                     List.of())), ModelEditor.Check.NONE);
 
             ReplicationRefusedException gap = assertThrows(ReplicationRefusedException.class,
-                    () -> follower.replicate(published.get(1)));
+                    () -> follower.replicate(ReplicatedRecord.decode(published.get(1))));
             assertTrue(gap.getMessage().contains("continues generation 1, but this replica's head is generation 0"),
                     gap.getMessage());
             assertEquals(0, follower.generation());
 
             byte[] damaged = published.get(0).clone();
             damaged[damaged.length / 2] ^= 1;
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> follower.replicate(damaged));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> follower.replicate(ReplicatedRecord.decode(damaged)));
             assertTrue(e.getMessage().contains("CRC32C"), e.getMessage());
 
-            follower.replicate(published.get(0));
+            follower.replicate(ReplicatedRecord.decode(published.get(0)));
             // a competing batch on the same parent, as a second editor would make it
             BatchRecord b2 = (BatchRecord) ReplicatedRecord.decode(published.get(1)).record();
             ReplicatedRecord original = ReplicatedRecord.decode(published.get(1));
             BatchRecord rival = new BatchRecord("rival", List.of("e9"), b2.rewrites(), b2.hyperparametersJson(),
                     b2.parentGeneration(), b2.generation(), b2.checksums(), b2.timestamp());
-            follower.replicate(published.get(1));
+            follower.replicate(ReplicatedRecord.decode(published.get(1)));
             ReplicationRefusedException conflict = assertThrows(ReplicationRefusedException.class, () -> follower
-                    .replicate(new ReplicatedRecord(original.base(), rival, original.factors()).encode()));
+                    .replicate(new ReplicatedRecord(original.base(), rival, original.factors())));
             assertTrue(conflict.getMessage().contains("conflicts with this replica's journal"), conflict.getMessage());
             assertEquals(2, follower.generation());
         }

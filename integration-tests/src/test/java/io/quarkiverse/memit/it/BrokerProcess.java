@@ -21,22 +21,40 @@ final class BrokerProcess implements AutoCloseable {
 
     private final Process process;
     private final int port;
+    private final int proxiedPort;
 
-    private BrokerProcess(Process process, int port) {
+    private BrokerProcess(Process process, int port, int proxiedPort) {
         this.process = process;
         this.port = port;
+        this.proxiedPort = proxiedPort;
     }
 
     static BrokerProcess start(Path dir) throws IOException, InterruptedException {
+        return start(dir, -1);
+    }
+
+    /**
+     * A broker with, when {@code advertisedProxyPort} is positive, a second listener that advertises that port: a
+     * client bootstrapped there reaches the broker only through whatever listens on it (a {@link TcpProxy} forwarding
+     * to {@link #proxiedListener()}), so that cutting the proxy cuts that client off.
+     */
+    static BrokerProcess start(Path dir, int advertisedProxyPort) throws IOException, InterruptedException {
         int port = freePort();
         int controller = freePort();
+        int proxied = advertisedProxyPort > 0 ? freePort() : -1;
         Properties p = new Properties();
         p.setProperty("process.roles", "broker,controller");
         p.setProperty("node.id", "1");
         p.setProperty("controller.quorum.voters", "1@localhost:" + controller);
-        p.setProperty("listeners", "PLAINTEXT://localhost:" + port + ",CONTROLLER://localhost:" + controller);
-        p.setProperty("advertised.listeners", "PLAINTEXT://localhost:" + port);
-        p.setProperty("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+        String listeners = "PLAINTEXT://localhost:" + port + ",CONTROLLER://localhost:" + controller;
+        String advertised = "PLAINTEXT://localhost:" + port;
+        if (proxied > 0) {
+            listeners += ",PROXIED://localhost:" + proxied;
+            advertised += ",PROXIED://localhost:" + advertisedProxyPort;
+        }
+        p.setProperty("listeners", listeners);
+        p.setProperty("advertised.listeners", advertised);
+        p.setProperty("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT");
         p.setProperty("controller.listener.names", "CONTROLLER");
         p.setProperty("inter.broker.listener.name", "PLAINTEXT");
         p.setProperty("log.dirs", dir.resolve("log").toString());
@@ -57,7 +75,8 @@ final class BrokerProcess implements AutoCloseable {
             throw new IllegalStateException("formatting the broker's log directory failed:\n"
                     + Files.readString(dir.resolve("format.log")));
         }
-        BrokerProcess broker = new BrokerProcess(java(dir.resolve("broker.log"), "kafka.Kafka", config.toString()), port);
+        BrokerProcess broker = new BrokerProcess(java(dir.resolve("broker.log"), "kafka.Kafka", config.toString()), port,
+                proxied);
         long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
         while (System.nanoTime() < deadline) {
             if (!broker.process.isAlive()) {
@@ -79,6 +98,11 @@ final class BrokerProcess implements AutoCloseable {
         return "localhost:" + port;
     }
 
+    /** The port of the listener that advertises the proxy's port. */
+    int proxiedListener() {
+        return proxiedPort;
+    }
+
     @Override
     public void close() throws InterruptedException {
         process.destroy();
@@ -98,7 +122,7 @@ final class BrokerProcess implements AutoCloseable {
         return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
 
-    private static int freePort() throws IOException {
+    static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         }

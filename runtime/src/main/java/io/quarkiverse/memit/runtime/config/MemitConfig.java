@@ -40,4 +40,9 @@ public interface MemitConfig {
      * The endpoints that edit and roll back.
      */
     ManagementConfig management();
+
+    /**
+     * Replicas sharing their edits through Kafka.
+     */
+    ReplicationConfig replication();
 }

@@ -19,6 +19,7 @@ import io.quarkiverse.memit.runtime.edits.EditMetrics;
 import io.quarkiverse.memit.runtime.edits.EditWorker;
 import io.quarkiverse.memit.runtime.edits.KnowledgeUpdateListener;
 import io.quarkiverse.memit.runtime.edits.OutcomePublisher;
+import io.quarkiverse.memit.runtime.replication.DeltaLog;
 import io.quarkiverse.memit.runtime.updates.EditOutcome;
 import io.smallrye.mutiny.Uni;
 
@@ -46,6 +47,9 @@ public class MemitDevUiService {
 
     @Inject
     EditMetrics metrics;
+
+    @Inject
+    DeltaLog deltas;
 
     /** The model as served: shape, precision, device, memory, generation, and whether edits and updates flow. */
     public Map<String, Object> getModel() {
@@ -99,14 +103,15 @@ public class MemitDevUiService {
 
     /** Withdraws the most recent batch; the generation now served. */
     public long undo() {
-        long generation = served.engine().undoLastBatch();
+        long generation = deltas.asEditor(() -> served.engine().undoLastBatch());
         metrics.generation(generation);
         return generation;
     }
 
     /** Withdraws every batch after {@code batchId} (all when empty); the generation now served. */
     public long rollback(String batchId) {
-        long generation = served.engine().rollbackTo(batchId == null || batchId.isBlank() ? null : batchId);
+        String to = batchId == null || batchId.isBlank() ? null : batchId;
+        long generation = deltas.asEditor(() -> served.engine().rollbackTo(to));
         metrics.generation(generation);
         return generation;
     }

@@ -1,23 +1,17 @@
 package io.quarkiverse.memit.runtime.edits;
 
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.enterprise.inject.Instance;
 import jakarta.inject.Inject;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
-import org.eclipse.microprofile.config.Config;
 import org.jboss.logging.Logger;
-
-import io.smallrye.common.annotation.Identifier;
 
 /**
  * Says once, in the application's words, when no Kafka broker answers at startup: the address tried, and that
@@ -31,11 +25,7 @@ public class BrokerCheck {
     private static final Duration PATIENCE = Duration.ofSeconds(15);
 
     @Inject
-    Config config;
-
-    @Inject
-    @Identifier("default-kafka-broker")
-    Instance<Map<String, Object>> kafka;
+    KafkaClients clients;
 
     private volatile Thread thread;
     private volatile boolean stopped;
@@ -60,19 +50,10 @@ public class BrokerCheck {
     }
 
     private void check() {
-        Map<String, Object> properties = new HashMap<>();
-        if (kafka.isResolvable()) {
-            properties.putAll(kafka.get());
-        }
-        Optional<String> channel = config.getOptionalValue(
-                "mp.messaging.incoming." + KnowledgeUpdateListener.UPDATES + ".bootstrap.servers", String.class);
-        String bootstrap = channel.orElse(String.valueOf(properties.getOrDefault(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
-                config.getOptionalValue("kafka.bootstrap.servers", String.class).orElse("localhost:9092"))));
-        properties.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        properties.put(AdminClientConfig.CLIENT_ID_CONFIG, "memit-broker-check");
+        String bootstrap = clients.bootstrapServers();
+        Map<String, Object> properties = clients.properties(AdminClientConfig.configNames(), "memit-broker-check");
         properties.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) PATIENCE.toMillis());
         properties.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) PATIENCE.toMillis());
-        properties.keySet().retainAll(AdminClientConfig.configNames());
         try (Admin admin = Admin.create(properties)) {
             admin.describeCluster(new DescribeClusterOptions().timeoutMs((int) PATIENCE.toMillis())).clusterId()
                     .get(PATIENCE.toMillis() + 1000, TimeUnit.MILLISECONDS);

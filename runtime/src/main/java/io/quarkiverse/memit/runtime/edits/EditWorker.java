@@ -33,6 +33,8 @@ import io.quarkiverse.memit.runtime.ServedModel;
 import io.quarkiverse.memit.runtime.ShuttingDownException;
 import io.quarkiverse.memit.runtime.config.EditConfig;
 import io.quarkiverse.memit.runtime.config.MemitConfig;
+import io.quarkiverse.memit.runtime.replication.DeltaLog;
+import io.quarkiverse.memit.runtime.replication.EditorFencedException;
 import io.quarkiverse.memit.runtime.updates.BatchPlan;
 import io.quarkiverse.memit.runtime.updates.EditOutcome;
 import io.quarkiverse.memit.runtime.updates.KnowledgeUpdate;
@@ -66,6 +68,8 @@ public class EditWorker {
     private static final Pending STOP = new Pending(null, null);
     /** How long shutdown waits for a batch to stop (a cancelled computation) or to be journaled and published. */
     private static final long STOP_WAIT_SECONDS = 30;
+    /** How long a batch waits before it is tried again when this replica cannot edit for a passing reason. */
+    private static final long RETRY_SECONDS = 1;
 
     @Inject
     ServedModel served;
@@ -75,6 +79,9 @@ public class EditWorker {
 
     @Inject
     EditMetrics metrics;
+
+    @Inject
+    DeltaLog deltas;
 
     private final LinkedBlockingQueue<Pending> queue = new LinkedBlockingQueue<>();
     private final List<CompletableFuture<Void>> waitingForRoom = new ArrayList<>();
@@ -250,8 +257,47 @@ public class EditWorker {
         }
     }
 
+    /**
+     * Applies a batch as the editor ({@link DeltaLog#asEditor}: with replication, after catching up with the other
+     * replicas, and again if one of them fenced it). While this replica cannot edit for a passing reason (the broker
+     * does not answer, it is still catching up), the batch waits and is tried again; updates get no outcome only if
+     * the replica stopped following the delta topic, or at shutdown.
+     */
     private void apply(List<Pending> pending) {
-        String batchId = "batch-" + System.currentTimeMillis() + "-" + batches.incrementAndGet();
+        while (true) {
+            List<Pending> open = pending.stream().filter(p -> !p.outcome().isDone()).toList();
+            if (open.isEmpty()) {
+                return;
+            }
+            try {
+                deltas.asEditor(() -> {
+                    applyOnce(open);
+                    return null;
+                });
+                return;
+            } catch (EditsUnavailableException e) {
+                if (deltas.refused() != null || !running) {
+                    LOG.warnf("Batch of %d updates not applied: %s", open.size(), e.getMessage());
+                    open.forEach(p -> p.outcome().completeExceptionally(e));
+                    return;
+                }
+                LOG.warnf("Batch of %d updates waits: %s; trying again in %d s", open.size(), e.getMessage(),
+                        RETRY_SECONDS);
+                try {
+                    TimeUnit.SECONDS.sleep(RETRY_SECONDS);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    notApplied(open);
+                    return;
+                }
+            }
+        }
+    }
+
+    private void applyOnce(List<Pending> pending) {
+        // with replication, the replica's name keeps ids apart across editors
+        String replica = deltas.enabled() ? "-" + deltas.replica() : "";
+        String batchId = "batch-" + System.currentTimeMillis() + "-" + batches.incrementAndGet() + replica;
         MemitEngine engine = served.engine();
         BatchPlan plan = BatchPlan.of(pending.stream().map(Pending::update).toList(), engine::wasApplied);
         for (KnowledgeUpdate d : plan.duplicates()) {
@@ -292,8 +338,9 @@ public class EditWorker {
                     efficacy.check(prepared, r);
                     guard.check(prepared, r);
                 });
-            } catch (EditCancelledException e) {
-                throw e; // not the batch's fault: its updates are delivered again after the restart
+            } catch (EditCancelledException | EditorFencedException e) {
+                // not the batch's fault: delivered again after the restart, or computed again after catching up
+                throw e;
             } catch (EfficacyCheck.IneffectiveException e) {
                 List<KnowledgeUpdate> ineffective = new ArrayList<>();
                 for (int i : e.indices()) {

@@ -30,14 +30,15 @@ import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 
-import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.engine.edit.Rewrite;
+import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.runtime.ModelUnavailableException;
 import io.quarkiverse.memit.runtime.ServedModel;
 import io.quarkiverse.memit.runtime.config.MemitConfig;
 import io.quarkiverse.memit.runtime.edits.EditMetrics;
 import io.quarkiverse.memit.runtime.edits.EditWorker;
 import io.quarkiverse.memit.runtime.edits.OutcomePublisher;
+import io.quarkiverse.memit.runtime.replication.DeltaLog;
 import io.quarkiverse.memit.runtime.updates.EditOutcome;
 import io.smallrye.common.annotation.Blocking;
 import io.smallrye.mutiny.Uni;
@@ -84,6 +85,9 @@ public class EditResource {
 
     @Inject
     OutcomePublisher publisher;
+
+    @Inject
+    DeltaLog deltas;
 
     @POST
     @Path("edits")
@@ -134,7 +138,7 @@ public class EditResource {
     @Operation(summary = "Withdraw every batch after the given one (?to=<batch id>), or all of them (no parameter)")
     public GenerationInfo rollback(@QueryParam("to") String to, @HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
         authorize(authorization);
-        return served(model.engine().rollbackTo(to));
+        return served(deltas.asEditor(() -> model.engine().rollbackTo(to)));
     }
 
     @POST
@@ -145,7 +149,7 @@ public class EditResource {
     public GenerationInfo undo(@HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
         authorize(authorization);
         try {
-            return served(model.engine().undoLastBatch());
+            return served(deltas.asEditor(() -> model.engine().undoLastBatch()));
         } catch (IllegalStateException e) {
             throw new IllegalArgumentException(e.getMessage(), e);
         }

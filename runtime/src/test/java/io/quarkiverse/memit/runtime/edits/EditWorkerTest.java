@@ -24,6 +24,7 @@ import io.quarkiverse.memit.runtime.ServedModels;
 import io.quarkiverse.memit.runtime.ShuttingDownException;
 import io.quarkiverse.memit.runtime.TestConfig;
 import io.quarkiverse.memit.runtime.config.MemitConfig;
+import io.quarkiverse.memit.runtime.replication.DeltaLog;
 import io.quarkiverse.memit.runtime.updates.EditOutcome;
 
 
@@ -48,6 +49,7 @@ class EditWorkerTest {
         worker.served = served;
         worker.config = config;
         worker.metrics = new EditMetrics(registry);
+        worker.deltas = new DeltaLog(); // replication off
         worker.start();
     }
 
