@@ -120,8 +120,9 @@ public final class MemitEngine implements AutoCloseable {
                 throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize()
                         + " token ids but the model's vocabulary has " + config.vocabSize());
             }
-            ed = new EditableModel(lm, checkpoint, 0);
             j = EditJournal.open(journalDir, BaseIdentity.of(checkpoint), options.journal());
+            // a compacted checkpoint's journal starts at the generation it was exported at
+            ed = new EditableModel(lm, checkpoint, j.baseGeneration());
             EditSettings edits = options.edits();
             MemitHyperparams hparams = edits.hparams();
             String unavailable = null;

@@ -20,6 +20,7 @@ import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.generate.Completion;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
 import io.quarkiverse.memit.engine.generate.TokenListener;
+import io.quarkiverse.memit.engine.journal.BaseIdentity;
 import io.quarkiverse.memit.engine.journal.EditJournal;
 import io.quarkiverse.memit.engine.model.Architecture;
 import io.quarkiverse.memit.engine.model.WeightPrecision;
@@ -94,6 +95,18 @@ class MemitEngineTest {
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> engine.apply("b1", List.of("e1"), List.of(rewrite), ModelEditor.Check.NONE));
             assertEquals("edits are off: no statistics", e.getMessage());
+        }
+    }
+
+    @Test
+    void aJournalStartedOnAnExportedCheckpointContinuesItsGenerations() {
+        EditJournal.create(dir.resolve("journal"), BaseIdentity.of(EditingFixtures.toyGptj()), 7, List.of("e0"),
+                EditJournal.Options.DEFAULTS.withFsync(false)).close();
+        try (MemitEngine engine = MemitEngine.open(EditingFixtures.toyGptj(), dir.resolve("journal"),
+                options(new EditSettings.Statistics.None("off")))) {
+            assertEquals(7, engine.generation());
+            assertEquals(7, engine.journalHead());
+            assertTrue(engine.wasApplied("e0"));
         }
     }
 

@@ -48,6 +48,10 @@ final class PackagedApp implements AutoCloseable {
         command.addAll(List.of("-jar", System.getProperty("memit.app.jar", "target/quarkus-app/quarkus-run.jar")));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         builder.environment().put("DJL_CACHE_DIR", System.getProperty("memit.app.djl-cache", "target/djl-cache"));
+        String workingDir = System.getProperty("memit.app.dir");
+        if (workingDir != null) {
+            builder.directory(new java.io.File(workingDir)); // where the configuration's relative paths start
+        }
         PackagedApp app = new PackagedApp(builder.start(), log, port);
         long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
         while (System.nanoTime() < deadline) {

@@ -50,7 +50,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 class ReplicasIT {
 
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Path TOY = Path.of("../extension/src/test/resources/toy-world/gptj").toAbsolutePath().normalize();
     private static final Path COUNTERFACT = Path.of("../extension/src/test/resources/toy-world/counterfact.json");
     private static final String TOKEN = "replicas-test-token";
     private static final String[] AUTH = { "Authorization", "Bearer " + TOKEN };
@@ -65,10 +64,7 @@ class ReplicasIT {
     private static int proxyPort;
     private static JsonNode cases;
     private static String run;
-    private static String updatesTopic;
-    private static String group;
-    private static String deltaTopic;
-    private static String editorId;
+    private static Cluster cluster;
     private static final Map<String, PackagedApp> replicas = new LinkedHashMap<>();
     /** Every update sent, by id, with the case it rewrites. */
     private static final Map<String, Integer> sent = new LinkedHashMap<>();
@@ -81,10 +77,7 @@ class ReplicasIT {
         proxy = new TcpProxy(proxyPort, broker.proxiedListener());
         cases = JSON.readTree(COUNTERFACT.toFile());
         run = UUID.randomUUID().toString().substring(0, 8);
-        updatesTopic = "updates-" + run;
-        group = "memit-" + run;
-        deltaTopic = "deltas-" + run;
-        editorId = "editor-" + run;
+        cluster = new Cluster(run, TOKEN);
         for (String name : List.of("r1", "r2", "r3")) {
             start(name, name.equals("r3") ? "localhost:" + proxyPort : broker.bootstrap());
         }
@@ -200,22 +193,7 @@ class ReplicasIT {
 
     private static PackagedApp start(String name, String bootstrap) throws Exception {
         Path journal = Files.createDirectories(dir.resolve("journal-" + name));
-        List<String> options = List.of("quarkus.memit.model.path=" + TOY,
-                "quarkus.memit.journal.dir=" + journal.toAbsolutePath(),
-                "kafka.bootstrap.servers=" + bootstrap,
-                "mp.messaging.incoming.memit-knowledge-updates.topic=" + updatesTopic,
-                "mp.messaging.incoming.memit-knowledge-updates.group.id=" + group,
-                // a killed editor leaves the group within seconds
-                "mp.messaging.incoming.memit-knowledge-updates.session.timeout.ms=6000",
-                "mp.messaging.incoming.memit-knowledge-updates.heartbeat.interval.ms=1000",
-                "mp.messaging.outgoing.memit-knowledge-updates-applied.topic=" + updatesTopic + "-applied",
-                "mp.messaging.outgoing.memit-knowledge-updates-dlq.topic=" + updatesTopic + "-dlq",
-                "quarkus.memit.edit.stats.cache-dir=" + Path.of("target/memit-stats").toAbsolutePath(),
-                "quarkus.memit.management.token=" + TOKEN,
-                "quarkus.memit.replication.enabled=true",
-                "quarkus.memit.replication.topic=" + deltaTopic,
-                "quarkus.memit.replication.editor-id=" + editorId,
-                "quarkus.memit.replication.replica-name=" + name);
+        List<String> options = cluster.replica(name, journal, bootstrap, Path.of("target/memit-stats"));
         PackagedApp app = PackagedApp.start(LOGS.resolve(name + "-" + System.nanoTime() + ".log"), options);
         replicas.put(name, app);
         return app;
@@ -242,7 +220,7 @@ class ReplicasIT {
                 String event = JSON.createObjectNode().put("id", id).put("subject", r.get("subject").asText())
                         .put("prompt", r.get("prompt").asText()).put("target", r.get("target_new").get("str").asText())
                         .toString();
-                producer.send(new ProducerRecord<>(updatesTopic, id, event)).get();
+                producer.send(new ProducerRecord<>(cluster.updatesTopic(), id, event)).get();
                 ids.add(id);
                 sent.put(id, i);
             }
@@ -266,7 +244,7 @@ class ReplicasIT {
     /** Every outcome on the outcomes topic, by update id. */
     private static Map<String, List<String>> outcomes(Duration wait, Set<String> until) throws Exception {
         Map<String, List<String>> out = new HashMap<>();
-        try (KafkaConsumer<String, String> consumer = TestKafka.consumer(broker.bootstrap(), updatesTopic + "-applied")) {
+        try (KafkaConsumer<String, String> consumer = TestKafka.consumer(broker.bootstrap(), cluster.outcomesTopic())) {
             long deadline = System.nanoTime() + wait.toNanos();
             while (System.nanoTime() < deadline) {
                 for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
