@@ -36,6 +36,11 @@ class MemitEngineTest {
     Path dir;
 
     private MemitEngine.Options options(EditSettings.Statistics statistics) {
+        return toyOptions(dir, statistics);
+    }
+
+    /** The toy GPT-J's editing setup, its statistics cached under {@code dir}; journals without fsync. */
+    static MemitEngine.Options toyOptions(Path dir, EditSettings.Statistics statistics) {
         MemitHyperparams toy = MemitHyperparams.toy(Architecture.GPTJ);
         Memit.ToySetup setup = Memit.ToySetup.of(Architecture.GPTJ);
         EditSettings edits = new EditSettings(toy, statistics, dir.resolve("stats"), setup.barePrompts(),

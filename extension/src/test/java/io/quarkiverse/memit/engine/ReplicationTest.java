@@ -12,18 +12,12 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import ai.djl.Device;
-import io.quarkiverse.memit.engine.edit.Memit;
-import io.quarkiverse.memit.engine.edit.MemitHyperparams;
 import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.generate.Completion;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
 import io.quarkiverse.memit.engine.generate.TokenListener;
 import io.quarkiverse.memit.engine.journal.BatchRecord;
-import io.quarkiverse.memit.engine.journal.EditJournal;
 import io.quarkiverse.memit.engine.journal.ReplicatedRecord;
-import io.quarkiverse.memit.engine.model.Architecture;
-import io.quarkiverse.memit.engine.model.WeightPrecision;
 import io.quarkiverse.memit.engine.weights.EditingFixtures;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.engine.weights.ReplicationRefusedException;
@@ -42,14 +36,7 @@ class ReplicationTest {
     Path dir;
 
     private MemitEngine open(String journal, EditSettings.Statistics statistics) {
-        MemitHyperparams toy = MemitHyperparams.toy(Architecture.GPTJ);
-        Memit.ToySetup setup = Memit.ToySetup.of(Architecture.GPTJ);
-        EditSettings edits = new EditSettings(toy, statistics, dir.resolve("stats"), setup.barePrompts(),
-                Memit.Options.DEFAULTS.withPromptTokenWeight(setup.promptTokenWeight())
-                        .withCorrectionRounds(setup.correctionRounds()));
-        return MemitEngine.open(EditingFixtures.toyGptj(), dir.resolve(journal), new MemitEngine.Options(
-                WeightPrecision.AUTO, Device.cpu(), 0, EditJournal.Options.DEFAULTS.withFsync(false), edits,
-                ModelEditor.OnChecksumMismatch.FAIL, ModelEditor.Listener.NONE));
+        return MemitEngine.open(EditingFixtures.toyGptj(), dir.resolve(journal), MemitEngineTest.toyOptions(dir, statistics));
     }
 
     private MemitEngine editor() {

@@ -371,28 +371,17 @@ public final class ModelEditor {
         List<String> withdrawn = live.subList(keep, live.size()).stream().map(BatchRecord::batchId).toList();
         long parentId = model.currentId();
         Generation next = model.derive(model.newId(), parentId, Generation.Origin.ROLLBACK, kept, j::readDelta);
-        boolean journaled = false;
-        try {
-            Map<Integer, String> expected = keep == 0 ? Map.of() : live.get(keep - 1).checksums();
+        RollbackRecord record = new RollbackRecord(withdrawn, batchId, parentId, next.id(), next.checksums(),
+                Instant.now());
+        Map<Integer, String> expected = keep == 0 ? Map.of() : live.get(keep - 1).checksums();
+        journalThenPublish(next, "a rollback", () -> {
             String mismatch = mismatch(next.checksums(), expected);
             if (mismatch != null) {
                 throw new IllegalStateException("rolling back to " + (batchId == null ? "the base" : "batch " + batchId)
                         + " would not reproduce the weights served after it: " + mismatch);
             }
-            RollbackRecord record = new RollbackRecord(withdrawn, batchId, parentId, next.id(), next.checksums(),
-                    Instant.now());
             sink.accept(ReplicatedRecord.rollback(j.base(), record));
-            j.appendRollback(record);
-            journaled = true;
-            model.publish(next);
-        } catch (RuntimeException e) {
-            model.discard(next);
-            if (journaled) {
-                broken = "a rollback was journaled but could not be published (" + e + "); restart to restore the weights"
-                        + " from the journal";
-            }
-            throw e;
-        }
+        }, () -> j.appendRollback(record));
         if (solver != null) {
             withdrawn.forEach(solver::forget);
         }
@@ -482,24 +471,8 @@ public final class ModelEditor {
         try (Generation.Lease lease = model.acquire(); NDManager work = model.model().manager().newSubManager();
                 Delta delta = replicated.delta(work)) {
             Generation next = model.prepare(lease.generation(), b.batchId(), delta, b.generation());
-            boolean journaled = false;
-            try {
-                String mismatch = mismatch(next.checksums(), b.checksums());
-                if (mismatch != null) {
-                    throw new ReplicationRefusedException(replicated.describe() + " does not reproduce the weights it"
-                            + " recorded: " + mismatch + ". The replicas' libtorch builds differ, or the base checkpoints do.");
-                }
-                j.appendBatch(b, delta);
-                journaled = true;
-                model.publish(next);
-            } catch (RuntimeException e) {
-                model.discard(next);
-                if (journaled) {
-                    broken = "batch " + b.batchId() + " was journaled but its generation could not be published (" + e
-                            + "); restart to restore the weights from the journal";
-                }
-                throw e;
-            }
+            journalThenPublish(next, "batch " + b.batchId(), () -> requireChecksums(next, b, replicated.describe()),
+                    () -> j.appendBatch(b, delta));
             if (solver != null) {
                 solver.preserve(b.batchId(), delta);
             }
@@ -517,27 +490,41 @@ public final class ModelEditor {
         List<String> kept = live.subList(0, live.size() - r.rolledBack().size()).stream().map(BatchRecord::batchId)
                 .toList();
         Generation next = model.derive(r.generation(), model.currentId(), Generation.Origin.ROLLBACK, kept, j::readDelta);
+        journalThenPublish(next, "a rollback", () -> requireChecksums(next, r, what), () -> j.appendRollback(r));
+        if (solver != null) {
+            r.rolledBack().forEach(solver::forget);
+        }
+        LOG.info("Replicated {}", what);
+    }
+
+    private static void requireChecksums(Generation next, JournalRecord record, String what) {
+        String mismatch = mismatch(next.checksums(), record.checksums());
+        if (mismatch != null) {
+            throw new ReplicationRefusedException(what + " does not reproduce the weights it recorded: " + mismatch
+                    + ". The replicas' libtorch builds differ, or their base checkpoints do.");
+        }
+    }
+
+    /**
+     * Runs {@code checks}, then {@code journal}, then serves {@code next}; if anything fails before the publish,
+     * {@code next} is discarded (the journal's own append leaves nothing on failure). A failure after the record is
+     * journaled leaves the editor unusable until a restart restores the weights from the journal.
+     */
+    private void journalThenPublish(Generation next, String what, Runnable checks, Runnable journal) {
         boolean journaled = false;
         try {
-            String mismatch = mismatch(next.checksums(), r.checksums());
-            if (mismatch != null) {
-                throw new ReplicationRefusedException(what + " does not reproduce the weights it recorded: " + mismatch);
-            }
-            j.appendRollback(r);
+            checks.run();
+            journal.run();
             journaled = true;
             model.publish(next);
         } catch (RuntimeException e) {
             model.discard(next);
             if (journaled) {
-                broken = "a rollback was journaled but could not be published (" + e + "); restart to restore the weights"
-                        + " from the journal";
+                broken = what + " was journaled but its generation could not be published (" + e + "); restart to restore"
+                        + " the weights from the journal";
             }
             throw e;
         }
-        if (solver != null) {
-            r.rolledBack().forEach(solver::forget);
-        }
-        LOG.info("Replicated {}", what);
     }
 
     // ---------------------------------------------------------------- compaction
