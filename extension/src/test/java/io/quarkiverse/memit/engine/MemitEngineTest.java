@@ -51,7 +51,8 @@ class MemitEngineTest {
                 ModelEditor.Listener.NONE);
     }
 
-    private static String answer(MemitEngine engine, String prompt) {
+    /** The greedy three-token completion of {@code prompt}, stripped. */
+    static String answer(MemitEngine engine, String prompt) {
         List<Completion> c = engine.complete(engine.encodePrompts(List.of(prompt)), GenerationOptions.greedy(3),
                 TokenListener.NONE);
         return c.get(0).text().strip();

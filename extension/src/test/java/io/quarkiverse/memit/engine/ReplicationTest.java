@@ -13,9 +13,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import io.quarkiverse.memit.engine.edit.Rewrite;
-import io.quarkiverse.memit.engine.generate.Completion;
-import io.quarkiverse.memit.engine.generate.GenerationOptions;
-import io.quarkiverse.memit.engine.generate.TokenListener;
 import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.engine.journal.ReplicatedRecord;
 import io.quarkiverse.memit.engine.weights.EditingFixtures;
@@ -47,12 +44,6 @@ class ReplicationTest {
         return open("follower", new EditSettings.Statistics.None("this replica only follows"));
     }
 
-    private static String answer(MemitEngine engine, String prompt) {
-        List<Completion> c = engine.complete(engine.encodePrompts(List.of(prompt)), GenerationOptions.greedy(3),
-                TokenListener.NONE);
-        return c.get(0).text().strip();
-    }
-
     @Test
     void aFollowerServesTheEditorsBatchAndUndoBitForBit() {
         List<byte[]> published = new ArrayList<>();
@@ -65,7 +56,7 @@ class ReplicationTest {
             assertEquals(applied.generation(), follower.generation());
             assertEquals(applied.checksums(), follower.batch("b1").checksums());
             assertTrue(follower.wasApplied("e1"));
-            assertTrue(answer(follower, BASEBALL.filledPrompt()).startsWith("baseball"));
+            assertTrue(MemitEngineTest.answer(follower, BASEBALL.filledPrompt()).startsWith("baseball"));
             assertEquals(ModelEditor.Replicated.ALREADY_APPLIED, follower.replicate(ReplicatedRecord.decode(published.get(0))),
                     "a record it holds already");
             assertEquals(ModelEditor.Replicated.ALREADY_APPLIED, editor.replicate(ReplicatedRecord.decode(published.get(0))),
@@ -76,7 +67,7 @@ class ReplicationTest {
             assertEquals(ModelEditor.Replicated.APPLIED, follower.replicate(ReplicatedRecord.decode(published.get(1))));
             assertEquals(undone, follower.generation());
             assertTrue(follower.liveBatches().isEmpty());
-            assertEquals(answer(editor, BASEBALL.filledPrompt()), answer(follower, BASEBALL.filledPrompt()));
+            assertEquals(MemitEngineTest.answer(editor, BASEBALL.filledPrompt()), MemitEngineTest.answer(follower, BASEBALL.filledPrompt()));
         }
         try (MemitEngine again = follower()) {
             assertEquals(2, again.journalHead(), "the follower's journal keeps what it received");
