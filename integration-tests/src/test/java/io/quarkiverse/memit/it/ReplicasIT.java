@@ -41,6 +41,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * <li>updates sent to Kafka are served by every replica, with identical weights (batch ids and checksums);</li>
  * <li>{@code kill -9} of the editor while it computes a batch: another replica takes over, every update is applied
  * exactly once across the cluster; the killed replica, restarted, catches up;</li>
+ * <li>{@code kill -9} of a replica right after it published a batch, before its own journal write: every other
+ * replica serves the batch, the restarted replica applies it from the topic, and the update sent again is a
+ * duplicate;</li>
  * <li>a replica started later with an empty journal is ready only once it holds the cluster's weights;</li>
  * <li>an undo on one replica is served by all;</li>
  * <li>a replica cut off from the broker misses the batches meanwhile, and catches up once it is reachable again.</li>
@@ -138,6 +141,39 @@ class ReplicasIT {
 
     @Test
     @Order(3)
+    void killedAfterPublishingBeforeJournalingTheBatchIsServedEverywhereOnceAndTheReplicaRecovers() throws Exception {
+        PackagedApp crashing = start("r5", broker.bootstrap(), "memit.crash-point=delta-published");
+        awaitReady(crashing);
+        // a REST edit: r5 takes the editor role for it, publishes the batch, and stops before its own journal write
+        String id = "replicas-" + run + "-rest";
+        JsonNode r = cases.get(15).get("requested_rewrite");
+        String update = JSON.createObjectNode().put("id", id).put("subject", r.get("subject").asText())
+                .put("prompt", r.get("prompt").asText()).put("target", r.get("target_new").get("str").asText())
+                .toString();
+        crashing.postAsync("/memit/edits", update, AUTH);
+        crashing.awaitLog("Crash point delta-published", PATIENCE);
+        crashing.kill();
+        replicas.remove("r5");
+        sent.put(id, 15);
+        awaitSameBatches(List.copyOf(sent.keySet()));
+
+        // restarted on its journal, which lacks the batch, it applies it from the topic
+        PackagedApp back = start("r5", broker.bootstrap());
+        awaitReady(back);
+        awaitSameBatches(List.copyOf(sent.keySet()));
+        assertTrue(back.log().contains("Replicated batch"), back.log());
+        // the same update sent again is a duplicate wherever it lands
+        try (KafkaProducer<String, String> producer = TestKafka.producer(broker.bootstrap())) {
+            producer.send(new ProducerRecord<>(cluster.updatesTopic(), id, update)).get();
+        }
+        Map<String, List<String>> out = outcomes(PATIENCE, Set.of(id));
+        assertEquals(List.of("DUPLICATE"), out.get(id), out.toString());
+        awaitSameBatches(List.copyOf(sent.keySet()));
+        assertExactlyOnce();
+    }
+
+    @Test
+    @Order(4)
     void aReplicaStartedLaterWithAnEmptyJournalIsReadyOnlyWithTheClustersWeights() throws Exception {
         JsonNode expected = batches(replicas.values().iterator().next());
         PackagedApp late = start("r4", broker.bootstrap());
@@ -147,7 +183,7 @@ class ReplicasIT {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void anUndoOnOneReplicaIsServedByAll() throws Exception {
         PackagedApp any = replicas.values().iterator().next();
         JsonNode before = batches(any);
@@ -169,7 +205,7 @@ class ReplicasIT {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     void aReplicaCutOffFromTheBrokerCatchesUpOnceItIsBack() throws Exception {
         PackagedApp r3 = replicas.get("r3");
         proxy.cut();
@@ -191,9 +227,9 @@ class ReplicasIT {
 
     // ---------------------------------------------------------------- helpers
 
-    private static PackagedApp start(String name, String bootstrap) throws Exception {
+    private static PackagedApp start(String name, String bootstrap, String... more) throws Exception {
         Path journal = Files.createDirectories(dir.resolve("journal-" + name));
-        List<String> options = cluster.replica(name, journal, bootstrap, Path.of("target/memit-stats"));
+        List<String> options = cluster.replica(name, journal, bootstrap, Path.of("target/memit-stats"), more);
         PackagedApp app = PackagedApp.start(LOGS.resolve(name + "-" + System.nanoTime() + ".log"), options);
         replicas.put(name, app);
         return app;

@@ -14,14 +14,17 @@ import io.quarkiverse.memit.engine.weights.ModelEditor;
  * n-th batch of the process only (default: the first):
  * <ul>
  * <li>{@code journal-write}: half of a batch's journal record is on disk, the rest is not;</li>
- * <li>{@code before-publish}: the batch's record is durable, its generation not yet served.</li>
+ * <li>{@code before-publish}: the batch's record is durable, its generation not yet served;</li>
+ * <li>{@code delta-published}: with replication, the batch's record is committed on the delta topic, not yet
+ * journaled here.</li>
  * </ul>
  */
-final class CrashPoint {
+public final class CrashPoint {
 
     static final String PROPERTY = "memit.crash-point";
     static final String JOURNAL_WRITE = "journal-write";
     static final String BEFORE_PUBLISH = "before-publish";
+    static final String DELTA_PUBLISHED = "delta-published";
 
     private static final Logger LOG = Logger.getLogger(CrashPoint.class);
 
@@ -52,6 +55,21 @@ final class CrashPoint {
         return (phase, batchId) -> {
             if (phase == ModelEditor.Phase.PUBLISHING && batches.incrementAndGet() == nth) {
                 stop(BEFORE_PUBLISH + " (batch " + batchId + " journaled)");
+            }
+        };
+    }
+
+    /** Called after each record this replica publishes to the delta topic: the {@code delta-published} point. */
+    public static Runnable deltaPublished() {
+        int nth = ordinal(DELTA_PUBLISHED);
+        if (nth < 1) {
+            return () -> {
+            };
+        }
+        AtomicInteger records = new AtomicInteger();
+        return () -> {
+            if (records.incrementAndGet() == nth) {
+                stop(DELTA_PUBLISHED + " (the record is on the delta topic, not in the journal)");
             }
         };
     }

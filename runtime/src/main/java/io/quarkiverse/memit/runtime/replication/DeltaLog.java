@@ -51,6 +51,7 @@ import io.quarkiverse.memit.engine.MemitEngine;
 import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.engine.journal.ReplicatedRecord;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
+import io.quarkiverse.memit.runtime.CrashPoint;
 import io.quarkiverse.memit.runtime.EditsUnavailableException;
 import io.quarkiverse.memit.runtime.ServedModel;
 import io.quarkiverse.memit.runtime.config.MemitConfig;
@@ -118,6 +119,7 @@ public class DeltaLog {
     /** Generation of the last record on the topic this replica knows of; -1 before the first. */
     private volatile long lastTopicGeneration = -1;
     private volatile long applied;
+    private final Runnable crashPoint = CrashPoint.deltaPublished();
 
     void onStart(@Observes @Priority(Interceptor.Priority.PLATFORM_AFTER) StartupEvent event) {
         start();
@@ -344,6 +346,7 @@ public class DeltaLog {
                         + partition.topic() + " failed: " + e, e);
             }
             lastTopicGeneration = Math.max(lastTopicGeneration, record.record().generation());
+            crashPoint.run();
             LOG.debugf("Published %s in %d part(s), %d bytes", record.describe(), parts.size(), bytes.length);
         }
     }
