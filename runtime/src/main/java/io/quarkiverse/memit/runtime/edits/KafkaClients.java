@@ -34,6 +34,12 @@ public class KafkaClients {
                         : config.getOptionalValue("kafka.bootstrap.servers", String.class).orElse("localhost:9092"));
     }
 
+    /** The topic the knowledge updates are read from. */
+    public String updatesTopic() {
+        return config.getOptionalValue("mp.messaging.incoming." + KnowledgeUpdateListener.UPDATES + ".topic", String.class)
+                .orElse("knowledge-updates");
+    }
+
     /**
      * The application's Kafka properties a client of the given kind knows ({@code ProducerConfig.configNames()},
      * …), with the broker address and {@code clientId}.

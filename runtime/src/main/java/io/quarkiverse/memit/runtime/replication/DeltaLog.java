@@ -422,6 +422,7 @@ public class DeltaLog {
                         refuse("delta topic " + replication.topic() + " has " + d.partitions().size() + " partitions;"
                                 + " replication needs a topic of one (the deltas are one sequence)");
                     }
+                    warnIfUpdatesSpread(admin);
                     return;
                 } catch (ExecutionException e) {
                     if (!(e.getCause() instanceof UnknownTopicOrPartitionException)) {
@@ -448,6 +449,22 @@ public class DeltaLog {
             throw new WakeupException();
         } catch (java.util.concurrent.TimeoutException e) {
             throw new KafkaException("no answer within 30 s", e);
+        }
+    }
+
+    /** Several partitions of the updates topic mean several editors, fencing each other: said once. */
+    private void warnIfUpdatesSpread(Admin admin) throws InterruptedException {
+        String updates = clients.updatesTopic();
+        try {
+            int partitions = admin.describeTopics(List.of(updates)).allTopicNames().get(30, TimeUnit.SECONDS).get(updates)
+                    .partitions().size();
+            if (partitions > 1) {
+                LOG.warnf("The updates topic %s has %d partitions: the replicas that own them all edit, each fencing the"
+                        + " others and recomputing its batches; with replication, give it one partition", updates,
+                        partitions);
+            }
+        } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+            LOG.debugf("cannot describe the updates topic %s: %s", updates, e);
         }
     }
 
