@@ -9,11 +9,15 @@ import java.util.Objects;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.edit.AlphaEditKeySolver;
 import io.quarkiverse.memit.engine.edit.ContextTemplates;
 import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
+import io.quarkiverse.memit.engine.edit.NullSpace;
+import io.quarkiverse.memit.engine.edit.PreservingKeySolver;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.Tokenizer;
 import io.quarkiverse.memit.engine.stats.CovarianceInverse;
@@ -31,9 +35,10 @@ import io.quarkiverse.memit.engine.stats.StatsOptions;
  * @param bareTemplates keys and targets from each prompt alone (true) or also after the model's own generated
  *        prefixes, as the reference does (false)
  * @param memit MEMIT's options (activation budget, prompt-token weight, correction rounds)
+ * @param method how each batch's update is solved: MEMIT's, or AlphaEdit's null-space projection
  */
 public record EditSettings(MemitHyperparams hparams, Statistics statistics, Path cacheDir, boolean bareTemplates,
-        Memit.Options memit) {
+        Memit.Options memit, Method method) {
 
     private static final Logger LOG = LoggerFactory.getLogger(EditSettings.class);
 
@@ -42,6 +47,46 @@ public record EditSettings(MemitHyperparams hparams, Statistics statistics, Path
         Objects.requireNonNull(statistics, "statistics");
         Objects.requireNonNull(cacheDir, "cacheDir");
         Objects.requireNonNull(memit, "memit");
+        Objects.requireNonNull(method, "method");
+    }
+
+    /** Settings solving with MEMIT's own update. */
+    public EditSettings(MemitHyperparams hparams, Statistics statistics, Path cacheDir, boolean bareTemplates,
+            Memit.Options memit) {
+        this(hparams, statistics, cacheDir, bareTemplates, memit, Method.MEMIT);
+    }
+
+    /** These settings with another solve. */
+    public EditSettings withMethod(Method method) {
+        return new EditSettings(hparams, statistics, cacheDir, bareTemplates, memit, method);
+    }
+
+    /** How each batch's update is solved from its keys. */
+    public sealed interface Method {
+
+        /** MEMIT's: Δ = R Kᵀ (λC + Σ K_j K_jᵀ + K Kᵀ)⁻¹, earlier batches' keys protected (Eq. 14). */
+        Method MEMIT = new MemitSolve();
+
+        /** MEMIT's update. */
+        record MemitSolve() implements Method {
+        }
+
+        /**
+         * AlphaEdit's: the update projected onto the null space of the layer's statistics (eigenvalues of E[kkᵀ]
+         * below {@code nullSpaceThreshold}), with earlier batches' keys protected and {@code l2} as λ.
+         */
+        record AlphaEdit(double nullSpaceThreshold, double l2) implements Method {
+
+            /** The reference implementation's defaults: threshold 2·10⁻², L2 10. */
+            public static final AlphaEdit DEFAULTS = new AlphaEdit(2e-2, 10);
+
+            public AlphaEdit {
+                if (!(nullSpaceThreshold > 0) || !(l2 > 0)) {
+                    throw new IllegalArgumentException("AlphaEdit needs a positive null-space threshold and L2, got "
+                            + nullSpaceThreshold + " and " + l2);
+                }
+            }
+        }
     }
 
     /** Where the second moments of the edited layers come from. */
@@ -67,9 +112,13 @@ public record EditSettings(MemitHyperparams hparams, Statistics statistics, Path
      *
      * @throws IllegalStateException if there are no statistics, or a file is missing (the message says which)
      */
-    CovarianceKeySolver solver(String modelId, CausalLm model, Tokenizer tokenizer, NDManager manager) {
+    PreservingKeySolver solver(String modelId, CausalLm model, Tokenizer tokenizer, NDManager manager) {
         StatsCache cache = new StatsCache(cacheDir);
         Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
+        Map<Integer, NDArray> projectors = new LinkedHashMap<>();
+        java.util.function.Consumer<StatsCache.Entry> use = method instanceof Method.AlphaEdit alpha
+                ? entry -> projectors.put(entry.key().layer(), projector(entry, alpha, manager))
+                : entry -> streamInverse(cache, entry, inverses, manager);
         if (statistics instanceof Statistics.Npz npz) {
             for (int layer : hparams.layers()) {
                 Path file = npz.dir().resolve(hparams.rewriteModuleTmp().replace("{}", String.valueOf(layer)) + "_"
@@ -77,22 +126,37 @@ public record EditSettings(MemitHyperparams hparams, Statistics statistics, Path
                 if (!Files.isRegularFile(file)) {
                     throw new IllegalStateException("no statistics file for layer " + layer + ": " + file.toAbsolutePath());
                 }
-                streamInverse(cache, cache.importNpz(file, modelId, layer, model.config().dFf(), manager), inverses, manager);
+                use.accept(cache.importNpz(file, modelId, layer, model.config().dFf(), manager));
             }
         } else if (statistics instanceof Statistics.Corpus corpus) {
             cache.secondMoments(modelId, model, tokenizer, StatsCorpus.of(corpus.file()),
                     StatsOptions.defaults().withSamples(corpus.samples()).withMaxLength(corpus.maxLength()),
-                    hparams.layers(), manager).values().forEach(entry -> streamInverse(cache, entry, inverses, manager));
+                    hparams.layers(), manager).values().forEach(use);
         } else {
             throw new IllegalStateException(((Statistics.None) statistics).reason());
         }
         LOG.info("MEMIT statistics of layers {} ready ({})", hparams.layers(), cache.root().toAbsolutePath());
+        if (method instanceof Method.AlphaEdit alpha) {
+            return new AlphaEditKeySolver(projectors, alpha.l2(), manager);
+        }
         return CovarianceKeySolver.of(inverses, hparams.mom2UpdateWeight());
     }
 
     /** The context templates of {@code model}. */
     ContextTemplates templates(CausalLm model, Tokenizer tokenizer) {
         return bareTemplates ? ContextTemplates.bareOnly() : ContextTemplates.forModel(model, tokenizer);
+    }
+
+    private static NDArray projector(StatsCache.Entry entry, Method.AlphaEdit alpha, NDManager manager) {
+        try (NDManager tmp = manager.newSubManager(); NDArray moment = entry.moment().moment(tmp)) {
+            long start = System.nanoTime();
+            NDArray p = NullSpace.projector(moment, alpha.nullSpaceThreshold(), manager);
+            LOG.info("AlphaEdit null-space projector of layer {} in {} ms", entry.key().layer(),
+                    (System.nanoTime() - start) / 1_000_000);
+            return p;
+        } finally {
+            entry.moment().close();
+        }
     }
 
     private static void streamInverse(StatsCache cache, StatsCache.Entry entry, Map<Integer, CovarianceInverse> inverses,

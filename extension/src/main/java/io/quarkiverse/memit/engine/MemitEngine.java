@@ -16,9 +16,9 @@ import org.slf4j.LoggerFactory;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
-import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
+import io.quarkiverse.memit.engine.edit.PreservingKeySolver;
 import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.eval.TargetScorer;
 import io.quarkiverse.memit.engine.generate.Completion;
@@ -91,7 +91,7 @@ public final class MemitEngine implements AutoCloseable {
     private final Generator generator;
     private final EditableModel editable;
     private final EditJournal journal;
-    private final CovarianceKeySolver solver;
+    private final PreservingKeySolver solver;
     private final Memit memit;
     private final ModelEditor editor;
     private final String editsUnavailable;
@@ -109,7 +109,7 @@ public final class MemitEngine implements AutoCloseable {
         Tokenizer tok = null;
         EditableModel ed = null;
         EditJournal j = null;
-        CovarianceKeySolver s = null;
+        PreservingKeySolver s = null;
         try {
             if (options.threads() > 0) {
                 ai.djl.pytorch.jni.JniUtils.setNumThreads(options.threads());

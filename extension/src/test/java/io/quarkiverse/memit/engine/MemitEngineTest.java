@@ -92,6 +92,25 @@ class MemitEngineTest {
     }
 
     @Test
+    void alphaEditAppliesABatchThatReplaysToTheSameWeights() {
+        Rewrite rewrite = new Rewrite("Nekeil Krandpudrouk", "{} competes in", "baseball", List.of(), List.of());
+        EditSettings.Statistics corpus = new EditSettings.Statistics.Corpus(CORPUS, 400, 64);
+        MemitEngine.Options base = options(corpus);
+        MemitEngine.Options alpha = new MemitEngine.Options(base.precision(), base.device(), base.threads(), base.journal(),
+                base.edits().withMethod(EditSettings.Method.AlphaEdit.DEFAULTS), base.onChecksumMismatch(),
+                base.listener());
+        Map<Integer, String> checksums;
+        try (MemitEngine engine = MemitEngine.open(EditingFixtures.toyGptj(), dir.resolve("journal"), alpha)) {
+            checksums = engine.apply("b1", List.of("e1"), List.of(rewrite), ModelEditor.Check.NONE).checksums();
+            String edited = answer(engine, rewrite.filledPrompt());
+            assertTrue(edited.startsWith("baseball"), edited);
+        }
+        try (MemitEngine again = MemitEngine.open(EditingFixtures.toyGptj(), dir.resolve("journal"), alpha)) {
+            assertEquals(checksums, again.batch("b1").checksums());
+        }
+    }
+
+    @Test
     void withoutStatisticsTheModelIsServedAndEditsAreRefusedWithTheReason() {
         EditSettings.Statistics none = new EditSettings.Statistics.None("edits are off: no statistics");
         try (MemitEngine engine = MemitEngine.open(EditingFixtures.toyGptj(), dir.resolve("journal"), options(none))) {

@@ -104,6 +104,9 @@ final class EditSetup {
                 contextTemplatesMode(config, model) == EditConfig.ContextTemplatesMode.BARE,
                 Memit.Options.DEFAULTS.withActivationBytes(config.targetPassMemory().asLongValue())
                         .withPromptTokenWeight(promptTokenWeight(config, model))
-                        .withCorrectionRounds(correctionRounds(config, model)));
+                        .withCorrectionRounds(correctionRounds(config, model)))
+                .withMethod(config.method() == EditConfig.Method.ALPHAEDIT
+                        ? new EditSettings.Method.AlphaEdit(config.alphaedit().nullSpaceThreshold(), config.alphaedit().l2())
+                        : EditSettings.Method.MEMIT);
     }
 }

@@ -37,6 +37,14 @@ class ConfigMappingTest {
     }
 
     @Test
+    void theSolveIsMemitsUnlessAlphaEditIsNamed() {
+        assertEquals(EditSettings.Method.MEMIT, EditSetup.settings(TestConfig.of(Map.of()).edit(), TOY).method());
+        EditSettings alpha = EditSetup.settings(TestConfig.of(Map.of("quarkus.memit.edit.method", "alphaedit",
+                "quarkus.memit.edit.alphaedit.l2", "5")).edit(), TOY);
+        assertEquals(new EditSettings.Method.AlphaEdit(0.02, 5), alpha.method());
+    }
+
+    @Test
     void statisticsComeFromNpzFilesElseACorpusElseNoneWithTheProperty() {
         EditSettings npz = EditSetup.settings(TestConfig.of(Map.of("quarkus.memit.edit.stats.npz-dir", "/stats",
                 "quarkus.memit.edit.stats.corpus", "/corpus.txt")).edit(), TOY);

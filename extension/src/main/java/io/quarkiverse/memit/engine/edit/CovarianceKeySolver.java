@@ -12,7 +12,7 @@ import io.quarkiverse.memit.engine.stats.LayerSolver;
  * ({@link LayerSolver}): O(d_ff²·n + n³) per batch instead of the reference's d_ff³ solve, and with earlier batches'
  * keys kept in the protected term once {@link #preserve} is called for them.
  */
-public final class CovarianceKeySolver implements KeySolver, AutoCloseable {
+public final class CovarianceKeySolver implements PreservingKeySolver {
 
     private final Map<Integer, LayerSolver> solvers;
 
@@ -44,6 +44,7 @@ public final class CovarianceKeySolver implements KeySolver, AutoCloseable {
     }
 
     /** Adds an applied delta's keys, layer by layer, to the protected term of later batches. */
+    @Override
     public void preserve(String batchId, Delta delta) {
         for (Delta.LayerUpdate update : delta.layers()) {
             solver(update.layer()).preserve(batchId, update.keys());
@@ -51,6 +52,7 @@ public final class CovarianceKeySolver implements KeySolver, AutoCloseable {
     }
 
     /** Removes a batch from the protected term (after a rollback). */
+    @Override
     public void forget(String batchId) {
         solvers.values().forEach(s -> s.forget(batchId));
     }

@@ -12,10 +12,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import ai.djl.ndarray.NDManager;
-import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
 import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
+import io.quarkiverse.memit.engine.edit.PreservingKeySolver;
 import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.edit.TargetStats;
 import io.quarkiverse.memit.engine.journal.BaseIdentity;
@@ -156,7 +156,7 @@ public final class ModelEditor {
     private final EditableModel model;
     private final DeltaComputation computation;
     private final String hyperparametersJson;
-    private final CovarianceKeySolver solver;
+    private final PreservingKeySolver solver;
     private final Listener listener;
     private final OnChecksumMismatch onChecksumMismatch;
     private volatile EditJournal journal;
@@ -164,7 +164,7 @@ public final class ModelEditor {
     private volatile RecordSink sink = RecordSink.NONE;
 
     /** An editor running MEMIT with its own hyperparameters; {@code solver} may be null. */
-    public ModelEditor(EditableModel model, EditJournal journal, Memit memit, CovarianceKeySolver solver) {
+    public ModelEditor(EditableModel model, EditJournal journal, Memit memit, PreservingKeySolver solver) {
         this(model, journal, memit::execute, memit.hparams(), solver, Listener.NONE, OnChecksumMismatch.FAIL);
     }
 
@@ -176,7 +176,7 @@ public final class ModelEditor {
      * @param listener observes the phases of each batch
      */
     public ModelEditor(EditableModel model, EditJournal journal, DeltaComputation computation, MemitHyperparams hparams,
-            CovarianceKeySolver solver, Listener listener, OnChecksumMismatch onChecksumMismatch) {
+            PreservingKeySolver solver, Listener listener, OnChecksumMismatch onChecksumMismatch) {
         this.model = Objects.requireNonNull(model, "model");
         this.journal = Objects.requireNonNull(journal, "journal");
         this.computation = Objects.requireNonNull(computation, "computation");

@@ -42,6 +42,43 @@ public interface EditConfig {
     StatsConfig stats();
 
     /**
+     * How each batch's update is solved: {@code memit} (MEMIT's, with the earlier batches' keys protected) or
+     * {@code alphaedit} (AlphaEdit's: the update projected onto the null space of the edited layers' statistics, so
+     * that the outputs at the preserved keys stay as they were; see {@code alphaedit.*}).
+     */
+    @WithDefault("memit")
+    Method method();
+
+    /**
+     * AlphaEdit's settings, for {@code method=alphaedit}.
+     */
+    AlphaEditConfig alphaedit();
+
+    /** How each batch's update is solved. */
+    enum Method {
+        MEMIT,
+        ALPHAEDIT
+    }
+
+    /** AlphaEdit's solve. */
+    @ConfigGroup
+    interface AlphaEditConfig {
+
+        /**
+         * Eigenvalues of an edited layer's second moment E[kkᵀ] below this span the null space the updates are
+         * projected onto (the reference's {@code nullspace_threshold}).
+         */
+        @WithDefault("0.02")
+        double nullSpaceThreshold();
+
+        /**
+         * λ of AlphaEdit's solve (the reference's {@code L2}).
+         */
+        @WithDefault("10")
+        double l2();
+    }
+
+    /**
      * Most updates applied in one MEMIT batch.
      */
     @WithDefault("16")
