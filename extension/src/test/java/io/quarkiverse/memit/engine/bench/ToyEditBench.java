@@ -8,9 +8,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.EditSettings;
+import io.quarkiverse.memit.engine.edit.AlphaEditKeySolver;
 import io.quarkiverse.memit.engine.edit.CovarianceKeySolver;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
+import io.quarkiverse.memit.engine.edit.NullSpace;
 import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.eval.CounterFact;
 import io.quarkiverse.memit.engine.eval.CounterFactRecord;
@@ -63,13 +67,36 @@ final class ToyEditBench {
      */
     static CovarianceKeySolver solver(String name, CausalLm model, Tokenizer tokenizer, MemitHyperparams hparams,
             NDManager manager) {
-        StatsCache cache = new StatsCache(System.getProperty("memit.world") == null ? Path.of("extension/target/memit-stats")
-                : WORLD.resolve("memit-stats"));
-        Map<Integer, StatsCache.Entry> moments = cache.secondMoments("toy-" + name, model, tokenizer,
-                StatsCorpus.ofDocuments(ToyWorld.generate(7, ToyWorld.Spec.standard()).trainingTexts()),
-                StatsOptions.defaults().withMaxLength(64), hparams.layers(), manager);
+        StatsCache cache = cache();
+        Map<Integer, StatsCache.Entry> moments = moments(cache, name, model, tokenizer, hparams, manager);
         Map<Integer, CovarianceInverse> inverses = new LinkedHashMap<>();
         moments.forEach((layer, entry) -> inverses.put(layer, cache.covarianceInverse(entry, false, manager)));
         return CovarianceKeySolver.of(inverses, hparams.mom2UpdateWeight());
+    }
+
+    /** AlphaEdit's solver over the same second moments: a null-space projector per edited layer. */
+    static AlphaEditKeySolver alphaEditSolver(String name, CausalLm model, Tokenizer tokenizer, MemitHyperparams hparams,
+            EditSettings.Method.AlphaEdit alpha, NDManager manager) {
+        Map<Integer, NDArray> projectors = new LinkedHashMap<>();
+        moments(cache(), name, model, tokenizer, hparams, manager).forEach((layer, entry) -> {
+            try (NDManager tmp = manager.newSubManager(); NDArray c = entry.moment().moment(tmp)) {
+                projectors.put(layer, NullSpace.projector(c, alpha.nullSpaceThreshold(), manager));
+            } finally {
+                entry.moment().close();
+            }
+        });
+        return new AlphaEditKeySolver(projectors, alpha.l2(), manager);
+    }
+
+    private static StatsCache cache() {
+        return new StatsCache(System.getProperty("memit.world") == null ? Path.of("extension/target/memit-stats")
+                : WORLD.resolve("memit-stats"));
+    }
+
+    private static Map<Integer, StatsCache.Entry> moments(StatsCache cache, String name, CausalLm model,
+            Tokenizer tokenizer, MemitHyperparams hparams, NDManager manager) {
+        return cache.secondMoments("toy-" + name, model, tokenizer,
+                StatsCorpus.ofDocuments(ToyWorld.generate(7, ToyWorld.Spec.standard()).trainingTexts()),
+                StatsOptions.defaults().withMaxLength(64), hparams.layers(), manager);
     }
 }
