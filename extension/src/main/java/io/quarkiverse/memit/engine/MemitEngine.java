@@ -302,6 +302,19 @@ public final class MemitEngine implements AutoCloseable {
         });
     }
 
+    /**
+     * Solves the rewrites of every batch in effect again, jointly, on the base weights, and serves the result as one
+     * more batch (see {@link ModelEditor#consolidate}); {@code check} runs on the new weights first.
+     *
+     * @throws IllegalStateException if edits are unavailable, or fewer than two batches are in effect
+     */
+    public ModelEditor.Applied consolidate(String batchId, ModelEditor.Check check) {
+        return read(() -> {
+            requireEdits();
+            return editor.consolidate(batchId, check);
+        });
+    }
+
     /** Whether an event id is in a live batch (or was applied before the journal's base). */
     public boolean wasApplied(String eventId) {
         return read(() -> editor.wasApplied(eventId));

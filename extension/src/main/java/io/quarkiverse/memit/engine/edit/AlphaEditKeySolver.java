@@ -61,14 +61,14 @@ public final class AlphaEditKeySolver implements PreservingKeySolver {
     }
 
     @Override
-    public synchronized void preserve(String batchId, Delta delta) {
+    public synchronized void preserve(String batchId, Map<Integer, NDArray> keysByLayer) {
         Map<Integer, NDArray> keys = new HashMap<>();
-        for (Delta.LayerUpdate u : delta.layers()) {
-            projector(u.layer());
-            NDArray k = u.keys().duplicate();
+        keysByLayer.forEach((layer, given) -> {
+            projector(layer);
+            NDArray k = given.duplicate();
             k.attach(manager);
-            keys.put(u.layer(), k);
-        }
+            keys.put(layer, k);
+        });
         preserved.put(batchId, keys);
         keys.forEach(this::accumulate);
     }

@@ -39,16 +39,9 @@ public final class CovarianceKeySolver implements PreservingKeySolver {
     }
 
     /** Adds an applied batch's keys K (per layer, [d_ff, n]) to the protected term: later batches keep it. */
+    @Override
     public void preserve(String batchId, Map<Integer, NDArray> keysByLayer) {
         keysByLayer.forEach((layer, keys) -> solver(layer).preserve(batchId, keys));
-    }
-
-    /** Adds an applied delta's keys, layer by layer, to the protected term of later batches. */
-    @Override
-    public void preserve(String batchId, Delta delta) {
-        for (Delta.LayerUpdate update : delta.layers()) {
-            solver(update.layer()).preserve(batchId, update.keys());
-        }
     }
 
     /** Removes a batch from the protected term (after a rollback). */

@@ -20,11 +20,28 @@ import io.quarkiverse.memit.engine.edit.Rewrite;
  * @param generation the generation it produced
  * @param checksums SHA-256 of each matrix of the resulting generation that differs from the journal's base
  * @param timestamp when the record was written
+ * @param consolidates for a consolidation, the live batches whose rewrites it solved again jointly on the base
+ *         weights, and whose own updates its delta withdraws (its columns: the joint rewrites, then each consolidated
+ *         batch's own rewrites); empty for an ordinary batch
  */
 public record BatchRecord(String batchId, List<String> eventIds, List<Rewrite> rewrites, String hyperparametersJson,
-        long parentGeneration, long generation, Map<Integer, String> checksums, Instant timestamp) implements JournalRecord {
+        long parentGeneration, long generation, Map<Integer, String> checksums, Instant timestamp,
+        List<String> consolidates) implements JournalRecord {
+
+    /** An ordinary batch. */
+    public BatchRecord(String batchId, List<String> eventIds, List<Rewrite> rewrites, String hyperparametersJson,
+            long parentGeneration, long generation, Map<Integer, String> checksums, Instant timestamp) {
+        this(batchId, eventIds, rewrites, hyperparametersJson, parentGeneration, generation, checksums, timestamp,
+                List.of());
+    }
+
+    /** Whether this batch is a consolidation. */
+    public boolean consolidation() {
+        return !consolidates.isEmpty();
+    }
 
     public BatchRecord {
+        consolidates = List.copyOf(consolidates);
         Objects.requireNonNull(batchId, "batchId");
         eventIds = List.copyOf(eventIds);
         rewrites = List.copyOf(rewrites);

@@ -63,7 +63,7 @@ final class JournalFormat {
                             texts(r.get("neighborhood_prompts"))));
                 }
                 return new BatchRecord(o.required("batch_id").asText(), events, rewrites, o.required("hparams").toString(),
-                        parent, generation, checksums, time);
+                        parent, generation, checksums, time, texts(o.get("consolidates")));
             }
             case TYPE_ROLLBACK -> {
                 List<String> rolledBack = new ArrayList<>();
@@ -88,6 +88,9 @@ final class JournalFormat {
         ObjectNode o = JSON.createObjectNode();
         if (record instanceof BatchRecord b) {
             o.put("batch_id", b.batchId());
+            if (b.consolidation()) {
+                b.consolidates().forEach(o.putArray("consolidates")::add);
+            }
             ArrayNode events = o.putArray("event_ids");
             b.eventIds().forEach(events::add);
             ArrayNode rewrites = o.putArray("rewrites");

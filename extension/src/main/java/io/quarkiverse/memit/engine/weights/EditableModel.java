@@ -119,6 +119,12 @@ public final class EditableModel implements AutoCloseable {
         }
     }
 
+    /** The weights rollbacks and consolidations start from: the checkpoint's own, or a compacted generation. */
+    public FfnOutWeights baseWeights() {
+        Generation b = base;
+        return b != null ? b : FfnOutWeights.OWN;
+    }
+
     /** The id of the current generation (a hint: it may change right after; pin with {@link #acquire()} to read). */
     public long currentId() {
         Generation g = current.get();

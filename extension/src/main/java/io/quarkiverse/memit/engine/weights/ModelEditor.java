@@ -11,6 +11,7 @@ import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.edit.Memit;
@@ -233,9 +234,7 @@ public final class ModelEditor {
         List<String> live = j.liveBatches().stream().map(BatchRecord::batchId).toList();
         EditableModel.DeltaReader reader = (batchId, parent) -> {
             Delta delta = j.readDelta(batchId, parent);
-            if (solver != null) {
-                solver.preserve(batchId, delta);
-            }
+            preserve(j, j.batch(batchId), delta);
             return delta;
         };
         Generation restored = model.derive(last.generation(), model.currentId(), Generation.Origin.REPLAY, live, reader);
@@ -382,9 +381,7 @@ public final class ModelEditor {
             }
             sink.accept(ReplicatedRecord.rollback(j.base(), record));
         }, () -> j.appendRollback(record));
-        if (solver != null) {
-            withdrawn.forEach(solver::forget);
-        }
+        forgetWithdrawn(j, live, withdrawn);
         LOG.info("Rolled back {} to {}: generation {}", withdrawn, batchId == null ? "the base" : batchId, next.id());
         return next.id();
     }
@@ -405,6 +402,212 @@ public final class ModelEditor {
             throw new IllegalStateException("no batch to undo");
         }
         return rollbackTo(live.size() == 1 ? null : live.get(live.size() - 2).batchId());
+    }
+
+    // ---------------------------------------------------------------- consolidation
+
+    /**
+     * Solves the rewrites of every batch in effect again, jointly, on the base weights — MEMIT's own batch setting —
+     * and applies the result as one batch: its delta is the joint update minus the updates of the batches it
+     * consolidates, so that the new weights are the base's plus the joint update, while the journal keeps every batch
+     * (replay stays bit-identical, and a rollback to a batch before the consolidation re-derives the weights served
+     * then). The check runs on the new weights with the joint rewrites, as for a batch; on any failure the served
+     * weights are unchanged. The key solver protects, from then on, the joint solve's keys instead of the
+     * consolidated batches'.
+     *
+     * @param batchId the consolidation's id, unique within the journal
+     * @throws IllegalStateException if fewer than two batches are in effect (nothing to consolidate)
+     */
+    public synchronized Applied consolidate(String batchId, Check check) {
+        checkUsable();
+        EditJournal j = journal;
+        if (j.batch(batchId) != null) {
+            throw new IllegalArgumentException("batch " + batchId + " is already in the journal");
+        }
+        List<BatchRecord> effective = effective(j.liveBatches());
+        if (effective.size() < 2) {
+            throw new IllegalStateException("nothing to consolidate: " + effective.size() + " batch(es) in effect");
+        }
+        List<Rewrite> joint = new ArrayList<>();
+        for (BatchRecord b : effective) {
+            joint.addAll(b.rewrites().subList(0, ownColumns(j, b)));
+        }
+        List<String> ids = effective.stream().map(BatchRecord::batchId).toList();
+        listener.onPhase(Phase.COMPUTING, batchId);
+        long t0 = System.nanoTime();
+        try (Generation.Lease lease = model.acquire(); NDManager work = model.model().manager().newSubManager()) {
+            Generation parent = lease.generation();
+            if (parent.id() != j.lastGeneration()) {
+                throw new IllegalStateException("generation " + parent.id() + " is served, but the journal is at generation "
+                        + j.lastGeneration());
+            }
+            // the joint solve protects none of the consolidated keys: they are the ones being solved again
+            if (solver != null) {
+                ids.forEach(solver::forget);
+            }
+            boolean done = false;
+            try {
+                Delta computed = computation.execute(joint, model.baseWeights(), work);
+                List<Rewrite> columns = new ArrayList<>(joint);
+                List<Delta.Factors> jointFactors = computed.factors();
+                List<List<Delta.Factors>> withdrawn = new ArrayList<>();
+                List<Integer> widths = new ArrayList<>();
+                for (BatchRecord b : effective) {
+                    int own = ownColumns(j, b);
+                    columns.addAll(b.rewrites().subList(0, own));
+                    try (Delta d = j.readDelta(b.batchId(), work)) {
+                        withdrawn.add(d.factors());
+                    }
+                    widths.add(own);
+                }
+                Delta delta = Delta.fromFactors(columns, combine(jointFactors, withdrawn, widths), work);
+                long t1 = System.nanoTime();
+                Generation next = model.prepare(parent, batchId, delta);
+                long t2 = System.nanoTime();
+                BatchRecord record = new BatchRecord(batchId, List.of(), columns, hyperparametersJson, parent.id(),
+                        next.id(), next.checksums(), Instant.now(), ids);
+                long[] at = new long[2];
+                journalThenPublish(next, "consolidation " + batchId, () -> {
+                    check.check(next, joint);
+                    sink.accept(ReplicatedRecord.batch(j.base(), record, delta));
+                    listener.onPhase(Phase.JOURNALING, batchId);
+                }, () -> {
+                    j.appendBatch(record, delta);
+                    at[0] = System.nanoTime();
+                    listener.onPhase(Phase.PUBLISHING, batchId);
+                });
+                at[1] = System.nanoTime();
+                listener.onPhase(Phase.PUBLISHED, batchId);
+                preserve(j, record, delta);
+                done = true;
+                LOG.info("Consolidated {} ({} rewrites) into {}: generation {}", ids, joint.size(), batchId, next.id());
+                return new Applied(batchId, parent.id(), next.id(), next.checksums(), computed.targetStats(), t1 - t0,
+                        t2 - t1, at[0] - t2, at[1] - at[0]);
+            } finally {
+                if (!done && solver != null) {
+                    for (BatchRecord b : effective) {
+                        try (Delta d = j.readDelta(b.batchId(), work)) {
+                            preserve(j, b, d);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The live batches not consolidated by a later live one: those whose own updates are in the weights. */
+    private static List<BatchRecord> effective(List<BatchRecord> live) {
+        java.util.Set<String> consolidated = new java.util.HashSet<>();
+        live.forEach(b -> consolidated.addAll(b.consolidates()));
+        return live.stream().filter(b -> !consolidated.contains(b.batchId())).toList();
+    }
+
+    /**
+     * How many of a batch's columns are its own rewrites: all of an ordinary batch's; a consolidation's first ones,
+     * before the columns that withdraw the batches it consolidated.
+     */
+    private static int ownColumns(EditJournal j, BatchRecord b) {
+        int own = b.rewrites().size();
+        for (String c : b.consolidates()) {
+            BatchRecord consolidated = j.batch(c);
+            if (consolidated == null) {
+                throw new IllegalStateException("consolidation " + b.batchId() + " names batch " + c + ", which is not live");
+            }
+            own -= ownColumns(j, consolidated);
+        }
+        return own;
+    }
+
+    /**
+     * Per layer: R = [R_joint | −R_1 | … | −R_k], A = [A_joint | A_1 | … | A_k], K likewise, the withdrawn batches
+     * each with their first {@code widths} columns (their own updates).
+     */
+    private static List<Delta.Factors> combine(List<Delta.Factors> joint, List<List<Delta.Factors>> withdrawn,
+            List<Integer> widths) {
+        List<Delta.Factors> out = new ArrayList<>();
+        for (Delta.Factors f : joint) {
+            List<Delta.Factors> parts = new ArrayList<>();
+            List<Integer> partWidths = new ArrayList<>();
+            parts.add(f);
+            partWidths.add(f.n());
+            for (int i = 0; i < withdrawn.size(); i++) {
+                Delta.Factors w = withdrawn.get(i).stream().filter(x -> x.layer() == f.layer()).findFirst()
+                        .orElseThrow(() -> new IllegalStateException("a consolidated batch did not edit layer " + f.layer()
+                                + "; batches edited with other layers cannot be consolidated"));
+                parts.add(w);
+                partWidths.add(widths.get(i));
+            }
+            int n = partWidths.stream().mapToInt(Integer::intValue).sum();
+            out.add(new Delta.Factors(f.layer(), f.dModel(), f.dFf(), n, columns(parts, partWidths, f.dModel(), n, 0),
+                    columns(parts, partWidths, f.dFf(), n, 1), columns(parts, partWidths, f.dFf(), n, 2)));
+        }
+        if (withdrawn.stream().anyMatch(w -> w.size() != joint.size())) {
+            throw new IllegalStateException("the consolidated batches edited other layers than the joint solve");
+        }
+        return out;
+    }
+
+    /** Row-major [rows × n]: the parts' first widths[i] columns side by side; R (which 0) of the withdrawn negated. */
+    private static double[] columns(List<Delta.Factors> parts, List<Integer> widths, int rows, int n, int which) {
+        double[] out = new double[rows * n];
+        int col = 0;
+        for (int p = 0; p < parts.size(); p++) {
+            Delta.Factors f = parts.get(p);
+            double[] src = which == 0 ? f.residuals() : which == 1 ? f.adjustedKeys() : f.keys();
+            double sign = which == 0 && p > 0 ? -1 : 1;
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < widths.get(p); c++) {
+                    out[r * n + col + c] = sign * src[r * f.n() + c];
+                }
+            }
+            col += widths.get(p);
+        }
+        return out;
+    }
+
+    /**
+     * Protects a batch's keys in later solves: all of an ordinary batch's; for a consolidation, its own (joint) keys
+     * in place of those of the batches it consolidated.
+     */
+    private void preserve(EditJournal j, BatchRecord b, Delta delta) {
+        if (solver == null) {
+            return;
+        }
+        if (!b.consolidation()) {
+            solver.preserve(b.batchId(), delta);
+            return;
+        }
+        b.consolidates().forEach(solver::forget);
+        int own = ownColumns(j, b);
+        Map<Integer, NDArray> keys = new java.util.TreeMap<>();
+        for (Delta.LayerUpdate u : delta.layers()) {
+            keys.put(u.layer(), u.keys().get(new ai.djl.ndarray.index.NDIndex(":, 0:" + own)));
+        }
+        solver.preserve(b.batchId(), keys);
+    }
+
+    /**
+     * After a rollback: the withdrawn batches' keys are no longer protected; a withdrawn consolidation's consolidated
+     * batches that stay live are protected again.
+     */
+    private void forgetWithdrawn(EditJournal j, List<BatchRecord> before, List<String> withdrawn) {
+        if (solver == null) {
+            return;
+        }
+        withdrawn.forEach(solver::forget);
+        java.util.Set<String> gone = new java.util.HashSet<>(withdrawn);
+        for (BatchRecord b : before) {
+            if (gone.contains(b.batchId()) && b.consolidation()) {
+                for (String c : b.consolidates()) {
+                    BatchRecord kept = j.batch(c);
+                    if (kept != null && !gone.contains(c)) {
+                        try (NDManager work = model.model().manager().newSubManager(); Delta d = j.readDelta(c, work)) {
+                            preserve(j, kept, d);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     // ---------------------------------------------------------------- replication
@@ -473,9 +676,7 @@ public final class ModelEditor {
             Generation next = model.prepare(lease.generation(), b.batchId(), delta, b.generation());
             journalThenPublish(next, "batch " + b.batchId(), () -> requireChecksums(next, b, replicated.describe()),
                     () -> j.appendBatch(b, delta));
-            if (solver != null) {
-                solver.preserve(b.batchId(), delta);
-            }
+            preserve(j, b, delta);
         }
         LOG.info("Replicated {}", replicated.describe());
     }
@@ -491,9 +692,7 @@ public final class ModelEditor {
                 .toList();
         Generation next = model.derive(r.generation(), model.currentId(), Generation.Origin.ROLLBACK, kept, j::readDelta);
         journalThenPublish(next, "a rollback", () -> requireChecksums(next, r, what), () -> j.appendRollback(r));
-        if (solver != null) {
-            r.rolledBack().forEach(solver::forget);
-        }
+        forgetWithdrawn(j, live, r.rolledBack());
         LOG.info("Replicated {}", what);
     }
 
