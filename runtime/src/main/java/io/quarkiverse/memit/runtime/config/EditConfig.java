@@ -163,6 +163,15 @@ public interface EditConfig {
     int deadLetterMaxBytes();
 
     /**
+     * Consolidate after this many batches since the last consolidation (0: only on demand, {@code POST
+     * /memit/consolidate}): the rewrites of every batch in effect are solved again jointly on the base weights and
+     * served as one more batch, so that a stream of small batches keeps its earlier edits. Its cost grows with the
+     * edits in effect (one MEMIT batch of all of them); updates arriving meanwhile wait in the queue.
+     */
+    @WithDefault("0")
+    int consolidateEvery();
+
+    /**
      * The lowest efficacy an update may have and be reported applied: the probability of its new target after its
      * prompt, on the edited weights, before they are served. A batch in which some updates stay below it is computed
      * again without them; they are rejected with their probability. 0 turns the check off.

@@ -60,8 +60,14 @@ public class EditWorker {
     private static final Logger LOG = Logger.getLogger(EditWorker.class);
     private static final int NICENESS = 10;
 
-    /** An update waiting for its batch; {@code outcome} completes when its fate is known. */
-    private record Pending(KnowledgeUpdate update, CompletableFuture<EditOutcome> outcome) {
+    /**
+     * An update waiting for its batch, {@code outcome} completing when its fate is known; or, with {@code job}, work
+     * of the editing thread between batches (a consolidation).
+     */
+    private record Pending(KnowledgeUpdate update, CompletableFuture<EditOutcome> outcome, Runnable job) {
+        Pending(KnowledgeUpdate update, CompletableFuture<EditOutcome> outcome) {
+            this(update, outcome, null);
+        }
     }
 
     /** Wakes the editing thread at shutdown: no interrupt, which would close the journal's file if it came while writing. */
@@ -87,6 +93,10 @@ public class EditWorker {
     private final List<CompletableFuture<Void>> waitingForRoom = new ArrayList<>();
     private final AtomicInteger queued = new AtomicInteger();
     private final AtomicLong batches = new AtomicLong();
+    /** Jobs taken while a batch was filling, run after it. */
+    private final List<Pending> jobs = new ArrayList<>();
+    /** Batches applied since the last consolidation (editing thread only). */
+    private int sinceConsolidation;
     private UpdateParser parser;
     private ExecutorService thread;
     private volatile boolean running;
@@ -215,6 +225,10 @@ public class EditWorker {
                 if (first == STOP) {
                     return;
                 }
+                if (first.job() != null) {
+                    first.job().run();
+                    continue;
+                }
                 batch.add(first);
                 long deadline = System.nanoTime() + config.edit().linger().toNanos();
                 while (batch.size() < config.edit().batchSize()) {
@@ -226,6 +240,10 @@ public class EditWorker {
                         notApplied(batch);
                         return;
                     }
+                    if (next.job() != null) {
+                        jobs.add(next);
+                        break;
+                    }
                     batch.add(next);
                 }
             } catch (InterruptedException e) {
@@ -234,6 +252,15 @@ public class EditWorker {
             }
             try {
                 apply(batch);
+                if (config.edit().consolidateEvery() > 0 && ++sinceConsolidation >= config.edit().consolidateEvery()) {
+                    try {
+                        consolidateNow();
+                    } catch (RuntimeException e) {
+                        // logged; the batch's updates are applied whatever becomes of the consolidation
+                    }
+                }
+                jobs.forEach(j -> j.job().run());
+                jobs.clear();
             } catch (RuntimeException | Error e) {
                 if (e instanceof EditCancelledException || !running) {
                     // stopped by shutdown (or the model closed under it): not the batch's fault
@@ -291,6 +318,58 @@ public class EditWorker {
                     return;
                 }
             }
+        }
+    }
+
+    /**
+     * Queues a consolidation of the batches in effect ({@link MemitEngine#consolidate}) on the editing thread, after
+     * the batch being computed; completes with the generation then served.
+     *
+     * @throws EditsUnavailableException (in the future) when edits cannot be applied, {@link ShuttingDownException}
+     *         at shutdown, {@link IllegalStateException} when fewer than two batches are in effect
+     */
+    public CompletableFuture<Long> consolidate() {
+        CompletableFuture<Long> done = new CompletableFuture<>();
+        synchronized (this) {
+            if (!running) {
+                done.completeExceptionally(new ShuttingDownException());
+                return done;
+            }
+            String unavailable = served.editsUnavailable();
+            if (unavailable != null) {
+                done.completeExceptionally(new EditsUnavailableException(unavailable));
+                return done;
+            }
+            queue.add(new Pending(null, null, () -> {
+                try {
+                    done.complete(consolidateNow());
+                } catch (RuntimeException e) {
+                    done.completeExceptionally(e);
+                }
+            }));
+        }
+        return done;
+    }
+
+    /** Consolidates on the editing thread, as the editor, with the canary guard; the generation served after. */
+    private long consolidateNow() {
+        String replica = deltas.enabled() ? "-" + deltas.replica() : "";
+        String id = "consolidation-" + System.currentTimeMillis() + "-" + batches.incrementAndGet() + replica;
+        MemitEngine engine = served.engine();
+        CanaryGuard guard = new CanaryGuard(engine, config.guard());
+        try {
+            ModelEditor.Applied applied = deltas.asEditor(() -> engine.consolidate(id, guard));
+            sinceConsolidation = 0;
+            metrics.generation(applied.generation());
+            LOG.infof("Consolidation %s: the batches in effect solved again jointly in %d ms, serving generation %d", id,
+                    applied.computeNanos() / 1_000_000, applied.generation());
+            return applied.generation();
+        } catch (IllegalStateException e) {
+            LOG.debugf("No consolidation: %s", e.getMessage());
+            throw e;
+        } catch (RuntimeException e) {
+            LOG.warnf("Consolidation %s failed, the served weights are unchanged: %s", id, Messages.reason(e));
+            throw e;
         }
     }
 

@@ -142,6 +142,16 @@ public class EditResource {
     }
 
     @POST
+    @Path("consolidate")
+    @Produces(MediaType.APPLICATION_JSON)
+    @Operation(summary = "Solve the rewrites of every batch in effect again, jointly, on the base weights, and serve the"
+            + " result as one more batch (after the batch being computed)")
+    public Uni<GenerationInfo> consolidate(@HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
+        authorize(authorization);
+        return Uni.createFrom().completionStage(worker.consolidate()).map(this::served);
+    }
+
+    @POST
     @Path("batches/undo")
     @Produces(MediaType.APPLICATION_JSON)
     @Blocking

@@ -101,6 +101,31 @@ class EditWorkerTest {
     }
 
     @Test
+    void everySecondBatchIsConsolidatedAndAConsolidationCanBeAskedFor() throws Exception {
+        Map<String, String> p = TestConfig.toyWithEdits(dir);
+        p.put("quarkus.memit.edit.linger", "0s");
+        p.put("quarkus.memit.edit.batch-size", "1");
+        p.put("quarkus.memit.edit.consolidate-every", "2");
+        start(p);
+        ExecutionException nothing = assertThrows(ExecutionException.class, () -> worker.consolidate().get(1, TimeUnit.MINUTES));
+        assertInstanceOf(IllegalStateException.class, nothing.getCause());
+        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("c1", "Nekeil Krandpudrouk",
+                "{} competes in", "baseball"))).status());
+        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("c2", "Pyzom Tiakrail",
+                "{} competes in", "tennis"))).status());
+        // after the second batch: consolidated on the editing thread, before the next update is taken
+        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("c3", "Nekeil Krandpudrouk",
+                "{} plays", "hockey"))).status());
+        java.util.List<String> live = served.engine().liveBatches().stream().map(b -> b.batchId()).toList();
+        assertEquals(4, live.size(), live.toString());
+        assertTrue(live.get(2).startsWith("consolidation-"), live.toString());
+        long generation = worker.consolidate().get(3, TimeUnit.MINUTES);
+        assertEquals(generation, served.engine().generation());
+        assertEquals(2, served.engine().batch(served.engine().liveBatches().get(4).batchId()).consolidates().size(),
+                "the earlier consolidation and the batch after it");
+    }
+
+    @Test
     void withoutStatisticsUpdatesAreNotAppliedAndNotRejected() {
         Map<String, String> p = TestConfig.toyWithEdits(dir);
         p.remove("quarkus.memit.edit.stats.corpus");
