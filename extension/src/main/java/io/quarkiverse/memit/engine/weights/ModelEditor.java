@@ -297,11 +297,7 @@ public final class ModelEditor {
         listener.onPhase(Phase.COMPUTING, batchId);
         long t0 = System.nanoTime();
         try (Generation.Lease lease = model.acquire(); NDManager work = model.model().manager().newSubManager()) {
-            Generation parent = lease.generation();
-            if (parent.id() != j.lastGeneration()) {
-                throw new IllegalStateException("generation " + parent.id() + " is served, but the journal is at generation "
-                        + j.lastGeneration() + "; call restore() after loading the model");
-            }
+            Generation parent = atJournalHead(lease, j);
             Delta computed = computation.execute(rewrites, parent, work);
             // the factors as the journal stores them: applying these now and after a restart gives the same bits
             Delta delta = computed.canonicalCopy(work);
@@ -436,11 +432,7 @@ public final class ModelEditor {
         listener.onPhase(Phase.COMPUTING, batchId);
         long t0 = System.nanoTime();
         try (Generation.Lease lease = model.acquire(); NDManager work = model.model().manager().newSubManager()) {
-            Generation parent = lease.generation();
-            if (parent.id() != j.lastGeneration()) {
-                throw new IllegalStateException("generation " + parent.id() + " is served, but the journal is at generation "
-                        + j.lastGeneration());
-            }
+            Generation parent = atJournalHead(lease, j);
             // the joint solve protects none of the consolidated keys: they are the ones being solved again
             if (solver != null) {
                 ids.forEach(solver::forget);
@@ -493,6 +485,16 @@ public final class ModelEditor {
                 }
             }
         }
+    }
+
+    /** The pinned generation, which must be the journal's last. */
+    private static Generation atJournalHead(Generation.Lease lease, EditJournal j) {
+        Generation parent = lease.generation();
+        if (parent.id() != j.lastGeneration()) {
+            throw new IllegalStateException("generation " + parent.id() + " is served, but the journal is at generation "
+                    + j.lastGeneration() + "; call restore() after loading the model");
+        }
+        return parent;
     }
 
     /** The live batches not consolidated by a later live one: those whose own updates are in the weights. */

@@ -26,6 +26,8 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * <ul>
  * <li>{@code memit}: each batch solved with MEMIT on the weights the earlier ones left, their keys protected;</li>
  * <li>{@code alphaedit}: the same with AlphaEdit's null-space solve;</li>
+ * <li>{@code consolidated}: {@code memit}, and after every {@code memit.consolidate-every} batches (default 10) all
+ * rewrites so far solved again jointly on the base weights, as {@code ModelEditor.consolidate} does;</li>
  * <li>{@code onebatch}: all updates in one MEMIT batch on the base weights (the joint solve);</li>
  * <li>{@code unedited}: the checkpoint.</li>
  * </ul>
@@ -37,6 +39,9 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * </pre>
  */
 public final class LifelongExperiment {
+
+    /** Seconds spent in joint solves in the current run. */
+    private static double consolidating;
 
     private LifelongExperiment() {
     }
@@ -61,7 +66,7 @@ public final class LifelongExperiment {
                     CounterFactEvaluator.Options.DEFAULTS.withFluency(false));
             System.out.printf(Locale.ROOT, "toy %s, %d updates in batches of %d, edited layers %s%n%n", name, n, size,
                     hparams.layers());
-            StringBuilder header = new StringBuilder("| run | ES | PS | NS | edit seconds |");
+            StringBuilder header = new StringBuilder("| run | ES | PS | NS | edit seconds (consolidating) |");
             StringBuilder rule = new StringBuilder("|---|---:|---:|---:|---:|");
             for (int a = 0; a < n; a += 100) {
                 header.append(" ES ").append(a + 1).append('–').append(Math.min(n, a + 100)).append(" |");
@@ -71,6 +76,7 @@ public final class LifelongExperiment {
             System.out.println(rule);
             for (String run : runs) {
                 long start = System.nanoTime();
+                consolidating = 0;
                 try (NDManager m = manager.newSubManager()) {
                     FfnOutWeights weights = null;
                     List<Delta> deltas = new ArrayList<>();
@@ -81,13 +87,28 @@ public final class LifelongExperiment {
                                 : ToyEditBench.solver(name, model, tokenizer, hparams, m)) {
                             Memit memit = new Memit(model, tokenizer, hparams, solver, templates, options);
                             int step = run.equals("onebatch") ? n : size;
-                            for (int b = 0; b < n; b += step) {
+                            int every = Integer.getInteger("memit.consolidate-every", 10);
+                            List<String> preserved = new ArrayList<>();
+                            for (int b = 0, done = 1; b < n; b += step, done++) {
                                 Delta delta = memit.execute(ToyEditBench.rewrites(cases.subList(b, Math.min(n, b + step))),
                                         weights, m);
                                 deltas.add(delta);
                                 weights = weights == null ? delta.asFfnOutWeights(model, m)
                                         : delta.asFfnOutWeights(model, weights, m);
                                 solver.preserve("batch-" + b, delta);
+                                preserved.add("batch-" + b);
+                                if (run.equals("consolidated") && done % every == 0) {
+                                    // the joint solve of everything so far, its keys protected instead of the batches'
+                                    long c0 = System.nanoTime();
+                                    preserved.forEach(solver::forget);
+                                    preserved.clear();
+                                    Delta joint = memit.execute(ToyEditBench.rewrites(cases.subList(0, b + step)), null, m);
+                                    deltas.add(joint);
+                                    weights = joint.asFfnOutWeights(model, m);
+                                    solver.preserve("joint-" + b, joint);
+                                    preserved.add("joint-" + b);
+                                    consolidating += (System.nanoTime() - c0) / 1e9;
+                                }
                             }
                         }
                     }
@@ -95,9 +116,9 @@ public final class LifelongExperiment {
                     CounterFactEvaluator.Evaluation e = weights == null ? evaluator.evaluate(cases)
                             : evaluator.evaluate(cases, weights);
                     CounterFactMetrics metrics = e.metrics();
-                    StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "| %s | %.1f | %.1f | %.1f | %.0f |",
+                    StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "| %s | %.1f | %.1f | %.1f | %.0f (%.0f) |",
                             run, 100 * metrics.efficacyScore().mean(), 100 * metrics.paraphraseScore().mean(),
-                            100 * metrics.neighborhoodScore().mean(), seconds));
+                            100 * metrics.neighborhoodScore().mean(), seconds, consolidating));
                     for (int a = 0; a < n; a += 100) {
                         List<CaseResult> bucket = e.cases().subList(a, Math.min(n, a + 100));
                         double es = bucket.stream().filter(c -> c.rewrite().get(0).newBeatsTrue()).count()

@@ -184,13 +184,7 @@ public class EditWorker {
     CompletableFuture<EditOutcome> submit(KnowledgeUpdate update) {
         CompletableFuture<EditOutcome> outcome = new CompletableFuture<>();
         synchronized (this) {
-            if (!running) {
-                outcome.completeExceptionally(new ShuttingDownException());
-                return outcome;
-            }
-            String unavailable = served.editsUnavailable();
-            if (unavailable != null) {
-                outcome.completeExceptionally(new EditsUnavailableException(unavailable + "; the update was not applied"));
+            if (refused(outcome, "; the update was not applied")) {
                 return outcome;
             }
             queued.incrementAndGet();
@@ -331,13 +325,7 @@ public class EditWorker {
     public CompletableFuture<Long> consolidate() {
         CompletableFuture<Long> done = new CompletableFuture<>();
         synchronized (this) {
-            if (!running) {
-                done.completeExceptionally(new ShuttingDownException());
-                return done;
-            }
-            String unavailable = served.editsUnavailable();
-            if (unavailable != null) {
-                done.completeExceptionally(new EditsUnavailableException(unavailable));
+            if (refused(done, "")) {
                 return done;
             }
             queue.add(new Pending(null, null, () -> {
@@ -349,6 +337,20 @@ public class EditWorker {
             }));
         }
         return done;
+    }
+
+    /** Fails {@code f} (and says true) at shutdown or while edits are unavailable; call holding this monitor. */
+    private boolean refused(CompletableFuture<?> f, String suffix) {
+        if (!running) {
+            f.completeExceptionally(new ShuttingDownException());
+            return true;
+        }
+        String unavailable = served.editsUnavailable();
+        if (unavailable != null) {
+            f.completeExceptionally(new EditsUnavailableException(unavailable + suffix));
+            return true;
+        }
+        return false;
     }
 
     /** Consolidates on the editing thread, as the editor, with the canary guard; the generation served after. */
