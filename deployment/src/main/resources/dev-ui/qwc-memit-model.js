@@ -6,7 +6,8 @@ import '@vaadin/grid';
 import '@vaadin/grid/vaadin-grid-sort-column.js';
 
 /**
- * The served model, its live batches and the last outcomes; a form to submit a knowledge update; undo and roll back.
+ * The served model, its live batches and the last outcomes; a form to submit a knowledge update; consolidate, undo
+ * and roll back.
  */
 export class QwcMemitModel extends LitElement {
 
@@ -63,6 +64,7 @@ export class QwcMemitModel extends LitElement {
                 <vaadin-text-field id="prompt" label="Prompt with {}" placeholder="{} competes in"></vaadin-text-field>
                 <vaadin-text-field id="target" label="New target" placeholder="baseball"></vaadin-text-field>
                 <vaadin-button id="submit" theme="primary" @click=${this._submit}>Apply</vaadin-button>
+                <vaadin-button id="consolidate" @click=${this._consolidate}>Consolidate</vaadin-button>
                 <vaadin-button id="undo" @click=${this._undo}>Undo last batch</vaadin-button>
                 <vaadin-button id="rollback" theme="error" @click=${this._rollback}>Roll back all</vaadin-button>
             </div>
@@ -101,6 +103,11 @@ export class QwcMemitModel extends LitElement {
                 this._refresh();
             })
             .catch(e => this._message = 'Failed: ' + (e.error?.message ?? e));
+    }
+
+    _consolidate() {
+        this.jsonRpc.consolidate().then(r => { this._message = 'Consolidated: serving generation ' + r.result; this._refresh(); })
+            .catch(e => this._message = 'Not consolidated: ' + (e.error?.message ?? e));
     }
 
     _undo() {

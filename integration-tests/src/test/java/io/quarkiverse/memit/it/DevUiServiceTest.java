@@ -1,6 +1,7 @@
 package io.quarkiverse.memit.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
@@ -18,8 +19,8 @@ import io.quarkus.test.junit.TestProfile;
 
 /**
  * The JSON-RPC methods behind the Dev UI page, on the running application: the model, an edit submitted through
- * them, the batch and outcome they then list, undo and roll back. (The page itself is checked in a browser by
- * {@code src/test/browser/devui-page.mjs} against dev mode.)
+ * them, the batch and outcome they then list, a consolidation refused with one batch, undo and roll back. (The page
+ * itself is checked in a browser by {@code src/test/browser/devui-page.mjs} against dev mode.)
  */
 @QuarkusTest
 @TestProfile(DevUiProfile.class)
@@ -52,6 +53,9 @@ class DevUiServiceTest {
         devUi.submitEdit("devui-test-2", "Nekeil Krandpudrouk", "{} competes in", "tennis").await()
                 .atMost(Duration.ofMinutes(3));
         assertEquals(1, devUi.getBatches().size());
+        IllegalStateException one = assertThrows(IllegalStateException.class,
+                () -> devUi.consolidate().await().atMost(Duration.ofMinutes(1)));
+        assertTrue(one.getMessage().contains("nothing to consolidate"), one.getMessage());
         devUi.rollback("");
         assertTrue(devUi.getBatches().isEmpty());
     }

@@ -101,6 +101,11 @@ public class MemitDevUiService {
         return Uni.createFrom().completionStage(outcomes.reportWhenKnown(worker.submit(payload)));
     }
 
+    /** Solves the batches in effect again jointly and serves the result ({@code POST /memit/consolidate}). */
+    public Uni<Long> consolidate() {
+        return Uni.createFrom().completionStage(worker.consolidate());
+    }
+
     /** Withdraws the most recent batch; the generation now served. */
     public long undo() {
         long generation = deltas.asEditor(() -> served.engine().undoLastBatch());
