@@ -5,7 +5,11 @@ import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
@@ -59,5 +63,27 @@ final class MatrixChecksum {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is not available", e);
         }
+    }
+
+    /** Describes how two per-layer checksum maps differ, or null if they are equal. */
+    static String mismatch(Map<Integer, String> actual, Map<Integer, String> expected) {
+        if (actual.equals(expected)) {
+            return null;
+        }
+        List<String> problems = new ArrayList<>();
+        TreeSet<Integer> layers = new TreeSet<>(actual.keySet());
+        layers.addAll(expected.keySet());
+        for (int layer : layers) {
+            String a = actual.get(layer);
+            String e = expected.get(layer);
+            if (a == null) {
+                problems.add("layer " + layer + " is recorded as edited (" + e + ") but is the base's");
+            } else if (e == null) {
+                problems.add("layer " + layer + " is edited (" + a + ") but recorded as the base's");
+            } else if (!a.equals(e)) {
+                problems.add("layer " + layer + " has checksum " + a + ", recorded " + e);
+            }
+        }
+        return String.join("; ", problems);
     }
 }

@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.TreeSet;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -240,7 +239,7 @@ public final class ModelEditor {
         Generation restored = model.derive(last.generation(), model.currentId(), Generation.Origin.REPLAY, live, reader);
         boolean published = false;
         try {
-            String mismatch = mismatch(restored.checksums(), last.checksums());
+            String mismatch = MatrixChecksum.mismatch(restored.checksums(), last.checksums());
             if (mismatch != null) {
                 String message = "Replaying edit journal " + j.file() + " on the base checkpoint does not reproduce the"
                         + " weights it recorded for generation " + last.generation() + ": " + mismatch + ". The base's"
@@ -353,7 +352,7 @@ public final class ModelEditor {
         List<BatchRecord> live = j.liveBatches();
         int keep = 0;
         if (batchId != null) {
-            keep = indexOf(live, batchId) + 1;
+            keep = live.stream().map(BatchRecord::batchId).toList().indexOf(batchId) + 1;
             if (keep == 0) {
                 throw new IllegalArgumentException("batch " + batchId + " is not live; live batches are "
                         + live.stream().map(BatchRecord::batchId).toList());
@@ -370,7 +369,7 @@ public final class ModelEditor {
                 Instant.now());
         Map<Integer, String> expected = keep == 0 ? Map.of() : live.get(keep - 1).checksums();
         journalThenPublish(next, "a rollback", () -> {
-            String mismatch = mismatch(next.checksums(), expected);
+            String mismatch = MatrixChecksum.mismatch(next.checksums(), expected);
             if (mismatch != null) {
                 throw new IllegalStateException("rolling back to " + (batchId == null ? "the base" : "batch " + batchId)
                         + " would not reproduce the weights served after it: " + mismatch);
@@ -420,13 +419,13 @@ public final class ModelEditor {
         if (j.batch(batchId) != null) {
             throw new IllegalArgumentException("batch " + batchId + " is already in the journal");
         }
-        List<BatchRecord> effective = effective(j.liveBatches());
+        List<BatchRecord> effective = ConsolidationColumns.effective(j.liveBatches());
         if (effective.size() < 2) {
             throw new IllegalStateException("nothing to consolidate: " + effective.size() + " batch(es) in effect");
         }
         List<Rewrite> joint = new ArrayList<>();
         for (BatchRecord b : effective) {
-            joint.addAll(b.rewrites().subList(0, ownColumns(j, b)));
+            joint.addAll(b.rewrites().subList(0, ConsolidationColumns.ownColumns(j, b)));
         }
         List<String> ids = effective.stream().map(BatchRecord::batchId).toList();
         listener.onPhase(Phase.COMPUTING, batchId);
@@ -445,14 +444,14 @@ public final class ModelEditor {
                 List<List<Delta.Factors>> withdrawn = new ArrayList<>();
                 List<Integer> widths = new ArrayList<>();
                 for (BatchRecord b : effective) {
-                    int own = ownColumns(j, b);
+                    int own = ConsolidationColumns.ownColumns(j, b);
                     columns.addAll(b.rewrites().subList(0, own));
                     try (Delta d = j.readDelta(b.batchId(), work)) {
                         withdrawn.add(d.factors());
                     }
                     widths.add(own);
                 }
-                Delta delta = Delta.fromFactors(columns, combine(jointFactors, withdrawn, widths), work);
+                Delta delta = Delta.fromFactors(columns, ConsolidationColumns.combine(jointFactors, withdrawn, widths), work);
                 long t1 = System.nanoTime();
                 Generation next = model.prepare(parent, batchId, delta);
                 long t2 = System.nanoTime();
@@ -497,76 +496,6 @@ public final class ModelEditor {
         return parent;
     }
 
-    /** The live batches not consolidated by a later live one: those whose own updates are in the weights. */
-    private static List<BatchRecord> effective(List<BatchRecord> live) {
-        java.util.Set<String> consolidated = new java.util.HashSet<>();
-        live.forEach(b -> consolidated.addAll(b.consolidates()));
-        return live.stream().filter(b -> !consolidated.contains(b.batchId())).toList();
-    }
-
-    /**
-     * How many of a batch's columns are its own rewrites: all of an ordinary batch's; a consolidation's first ones,
-     * before the columns that withdraw the batches it consolidated.
-     */
-    private static int ownColumns(EditJournal j, BatchRecord b) {
-        int own = b.rewrites().size();
-        for (String c : b.consolidates()) {
-            BatchRecord consolidated = j.batch(c);
-            if (consolidated == null) {
-                throw new IllegalStateException("consolidation " + b.batchId() + " names batch " + c + ", which is not live");
-            }
-            own -= ownColumns(j, consolidated);
-        }
-        return own;
-    }
-
-    /**
-     * Per layer: R = [R_joint | −R_1 | … | −R_k], A = [A_joint | A_1 | … | A_k], K likewise, the withdrawn batches
-     * each with their first {@code widths} columns (their own updates).
-     */
-    private static List<Delta.Factors> combine(List<Delta.Factors> joint, List<List<Delta.Factors>> withdrawn,
-            List<Integer> widths) {
-        List<Delta.Factors> out = new ArrayList<>();
-        for (Delta.Factors f : joint) {
-            List<Delta.Factors> parts = new ArrayList<>();
-            List<Integer> partWidths = new ArrayList<>();
-            parts.add(f);
-            partWidths.add(f.n());
-            for (int i = 0; i < withdrawn.size(); i++) {
-                Delta.Factors w = withdrawn.get(i).stream().filter(x -> x.layer() == f.layer()).findFirst()
-                        .orElseThrow(() -> new IllegalStateException("a consolidated batch did not edit layer " + f.layer()
-                                + "; batches edited with other layers cannot be consolidated"));
-                parts.add(w);
-                partWidths.add(widths.get(i));
-            }
-            int n = partWidths.stream().mapToInt(Integer::intValue).sum();
-            out.add(new Delta.Factors(f.layer(), f.dModel(), f.dFf(), n, columns(parts, partWidths, f.dModel(), n, 0),
-                    columns(parts, partWidths, f.dFf(), n, 1), columns(parts, partWidths, f.dFf(), n, 2)));
-        }
-        if (withdrawn.stream().anyMatch(w -> w.size() != joint.size())) {
-            throw new IllegalStateException("the consolidated batches edited other layers than the joint solve");
-        }
-        return out;
-    }
-
-    /** Row-major [rows × n]: the parts' first widths[i] columns side by side; R (which 0) of the withdrawn negated. */
-    private static double[] columns(List<Delta.Factors> parts, List<Integer> widths, int rows, int n, int which) {
-        double[] out = new double[rows * n];
-        int col = 0;
-        for (int p = 0; p < parts.size(); p++) {
-            Delta.Factors f = parts.get(p);
-            double[] src = which == 0 ? f.residuals() : which == 1 ? f.adjustedKeys() : f.keys();
-            double sign = which == 0 && p > 0 ? -1 : 1;
-            for (int r = 0; r < rows; r++) {
-                for (int c = 0; c < widths.get(p); c++) {
-                    out[r * n + col + c] = sign * src[r * f.n() + c];
-                }
-            }
-            col += widths.get(p);
-        }
-        return out;
-    }
-
     /**
      * Protects a batch's keys in later solves: all of an ordinary batch's; for a consolidation, its own (joint) keys
      * in place of those of the batches it consolidated.
@@ -580,7 +509,7 @@ public final class ModelEditor {
             return;
         }
         b.consolidates().forEach(solver::forget);
-        int own = ownColumns(j, b);
+        int own = ConsolidationColumns.ownColumns(j, b);
         Map<Integer, NDArray> keys = new java.util.TreeMap<>();
         for (Delta.LayerUpdate u : delta.layers()) {
             keys.put(u.layer(), u.keys().get(new ai.djl.ndarray.index.NDIndex(":, 0:" + own)));
@@ -699,7 +628,7 @@ public final class ModelEditor {
     }
 
     private static void requireChecksums(Generation next, JournalRecord record, String what) {
-        String mismatch = mismatch(next.checksums(), record.checksums());
+        String mismatch = MatrixChecksum.mismatch(next.checksums(), record.checksums());
         if (mismatch != null) {
             throw new ReplicationRefusedException(what + " does not reproduce the weights it recorded: " + mismatch
                     + ". The replicas' libtorch builds differ, or their base checkpoints do.");
@@ -759,36 +688,5 @@ public final class ModelEditor {
         if (broken != null) {
             throw new IllegalStateException(broken);
         }
-    }
-
-    private static int indexOf(List<BatchRecord> live, String batchId) {
-        for (int i = 0; i < live.size(); i++) {
-            if (live.get(i).batchId().equals(batchId)) {
-                return i;
-            }
-        }
-        return -1;
-    }
-
-    /** Describes how two per-layer checksum maps differ, or null if they are equal. */
-    static String mismatch(Map<Integer, String> actual, Map<Integer, String> expected) {
-        if (actual.equals(expected)) {
-            return null;
-        }
-        List<String> problems = new ArrayList<>();
-        TreeSet<Integer> layers = new TreeSet<>(actual.keySet());
-        layers.addAll(expected.keySet());
-        for (int layer : layers) {
-            String a = actual.get(layer);
-            String e = expected.get(layer);
-            if (a == null) {
-                problems.add("layer " + layer + " is recorded as edited (" + e + ") but is the base's");
-            } else if (e == null) {
-                problems.add("layer " + layer + " is edited (" + a + ") but recorded as the base's");
-            } else if (!a.equals(e)) {
-                problems.add("layer " + layer + " has checksum " + a + ", recorded " + e);
-            }
-        }
-        return String.join("; ", problems);
     }
 }
