@@ -16,10 +16,12 @@ import org.slf4j.LoggerFactory;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
+import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
 import io.quarkiverse.memit.engine.edit.PreservingKeySolver;
 import io.quarkiverse.memit.engine.edit.Rewrite;
+import io.quarkiverse.memit.engine.edit.TargetCache;
 import io.quarkiverse.memit.engine.eval.TargetScorer;
 import io.quarkiverse.memit.engine.generate.Completion;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
@@ -31,6 +33,7 @@ import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.engine.journal.EditJournal;
 import io.quarkiverse.memit.engine.journal.ReplicatedRecord;
 import io.quarkiverse.memit.engine.model.CausalLm;
+import io.quarkiverse.memit.engine.model.FfnOutWeights;
 import io.quarkiverse.memit.engine.model.ModelConfig;
 import io.quarkiverse.memit.engine.model.ModelDevice;
 import io.quarkiverse.memit.engine.model.Tokenizer;
@@ -139,7 +142,7 @@ public final class MemitEngine implements AutoCloseable {
                 }
             }
             String off = unavailable;
-            ModelEditor.DeltaComputation computation = mt != null ? mt::execute : (rewrites, base, parent) -> {
+            ModelEditor.DeltaComputation computation = mt != null ? computation(mt) : (rewrites, base, parent) -> {
                 throw new IllegalStateException(off);
             };
             ModelEditor e = new ModelEditor(ed, j, computation, hparams, s, options.listener(),
@@ -448,6 +451,21 @@ public final class MemitEngine implements AutoCloseable {
         } finally {
             read.unlock();
         }
+    }
+
+    /** {@code memit}'s batches, and its consolidations with the editor's cache of targets on the base weights. */
+    private static ModelEditor.DeltaComputation computation(Memit memit) {
+        return new ModelEditor.DeltaComputation() {
+            @Override
+            public Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent) {
+                return memit.execute(rewrites, base, parent);
+            }
+
+            @Override
+            public Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent, TargetCache cache) {
+                return memit.execute(rewrites, base, parent, cache);
+            }
+        };
     }
 
     private static void closeAll(AutoCloseable... parts) {

@@ -2,6 +2,7 @@ package io.quarkiverse.memit.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -385,9 +386,5 @@ class ReplicasIT {
             assertTrue(System.nanoTime() < deadline, "no replica holds the editor role");
             Thread.sleep(200);
         }
-    }
-
-    private static void assertNotEquals(String a, String b, String message) {
-        assertFalse(a.equals(b), message + ": " + a);
     }
 }

@@ -75,7 +75,9 @@ public final class AlphaEditKeySolver implements PreservingKeySolver {
 
     /** Adds K Kᵀ to the layer's protected term. */
     private void accumulate(int layer, NDArray k) {
-        NDArray add = k.matMul(k.transpose());
+        NDArray kt = k.transpose();
+        NDArray add = k.matMul(kt);
+        kt.close();
         NDArray before = protectedTerm.get(layer);
         if (before == null) {
             protectedTerm.put(layer, add);

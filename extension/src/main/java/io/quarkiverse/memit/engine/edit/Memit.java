@@ -264,6 +264,18 @@ public final class Memit {
      *         behind either
      */
     public Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent) {
+        return execute(rewrites, base, parent, null);
+    }
+
+    /**
+     * Computes the delta of a batch on top of a weight generation, taking the targets of rewrites already optimised on
+     * the same weights from {@code cache} and adding the others to it. The correction rounds optimise on the edited
+     * weights and are not cached.
+     *
+     * @param cache targets optimised earlier on {@code base} with this instance's settings; null for none
+     * @see #execute(List, FfnOutWeights, NDManager)
+     */
+    public Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent, TargetCache cache) {
         cancellation.check("the batch");
         validate(rewrites);
         FfnOutWeights baseWeights = base != null ? base : FfnOutWeights.OWN;
@@ -276,7 +288,7 @@ public final class Memit {
                     options.activationBytes());
             TargetOptimizer optimizer = new TargetOptimizer(model, tokenizer, hparams, templates, passes, cancellation);
             long start = System.nanoTime();
-            TargetOptimizer.Targets targets = optimizer.optimize(rewrites, baseWeights, work);
+            TargetOptimizer.Targets targets = optimizer.optimize(rewrites, baseWeights, work, cache);
             requireFinite(targets.targets(), "targets z", zLayer);
             if (LOG.isInfoEnabled()) {
                 LOG.info("MEMIT targets at layer {}: {} rewrites in {} {} pass(es), {} of them converged, in {} s", zLayer, n,

@@ -104,17 +104,18 @@ public final class NullSpace {
     public static NDArray adjustedKeys(NDArray projector, NDArray keys, NDArray preserved, double lambda) {
         NDManager m = keys.getManager();
         try (NDManager tmp = m.newSubManager()) {
+            // every product starts from an array of tmp, so that its result is tmp's; P and the covariances are
+            // symmetric: P X = (X P)ᵀ
             NDArray k = keys.duplicate();
             k.attach(tmp);
-            NDArray p = projector.duplicate();
-            p.attach(tmp);
             NDArray cov = k.matMul(k.transpose());
             if (preserved != null) {
                 cov = cov.add(preserved);
             }
             long d = keys.getShape().get(0);
-            NDArray system = p.matMul(cov).add(tmp.eye((int) d, (int) d, 0, DataType.FLOAT64).mul(lambda));
-            NDArray a = system.inverse().matMul(p.matMul(k));
+            NDArray system = cov.matMul(projector).transpose()
+                    .add(tmp.eye((int) d, (int) d, 0, DataType.FLOAT64).mul(lambda));
+            NDArray a = system.inverse().matMul(k.transpose().matMul(projector).transpose());
             a.attach(m);
             return a;
         }

@@ -210,6 +210,16 @@ public final class TargetOptimizer {
      * @throws EditFailedException if a loss or a gradient is not finite
      */
     public Targets optimize(List<Rewrite> rewrites, FfnOutWeights weights, NDManager manager) {
+        return optimize(rewrites, weights, manager, null);
+    }
+
+    /**
+     * Optimises the targets of {@code rewrites}, taking those of subject groups already in {@code cache} from it and
+     * adding the others.
+     *
+     * @param cache targets optimised earlier on {@code weights}; null for none
+     */
+    public Targets optimize(List<Rewrite> rewrites, FfnOutWeights weights, NDManager manager, TargetCache cache) {
         int n = rewrites.size();
         if (n == 0) {
             throw new IllegalArgumentException("no rewrites");
@@ -220,18 +230,38 @@ public final class TargetOptimizer {
         for (int i = 0; i < n; i++) {
             bySubject.computeIfAbsent(rewrites.get(i).subject(), s -> new ArrayList<>()).add(i);
         }
-        List<Fact> facts = new ArrayList<>(bySubject.size());
-        for (List<Integer> members : bySubject.values()) {
-            facts.add(prepare(members, rewrites));
-        }
         float[][] z = new float[n][];
         float[][] z0 = new float[n][];
         TargetStats[] stats = new TargetStats[n];
+        List<Fact> facts = new ArrayList<>(bySubject.size());
+        int reused = 0;
+        for (List<Integer> members : bySubject.values()) {
+            TargetCache.Entry[] held = cache == null ? null : cache.group(members.stream().map(rewrites::get).toList());
+            if (held == null) {
+                facts.add(prepare(members, rewrites));
+                continue;
+            }
+            for (int j = 0; j < held.length; j++) {
+                int i = members.get(j);
+                z[i] = held[j].z();
+                z0[i] = held[j].z0();
+                stats[i] = held[j].stats();
+            }
+            reused += held.length;
+        }
+        if (reused > 0) {
+            LOG.info("MEMIT targets: {} of {} rewrites' targets taken from earlier optimisations", reused, n);
+        }
         boolean batched = options.mode() == Mode.BATCHED;
-        List<List<Fact>> chunks = chunks(facts);
+        List<List<Fact>> chunks = facts.isEmpty() ? List.of() : chunks(facts);
         TargetProgress progress = new TargetProgress(chunks.size() * hparams.vNumGradSteps());
         for (List<Fact> chunk : chunks) {
             new TargetChunk(this, chunk, batched, weights).run(manager, z, z0, stats, progress);
+        }
+        if (cache != null) {
+            for (Fact f : facts) {
+                cache.put(f.rewrites(), z, z0, stats, f.indices());
+            }
         }
         for (int i = 0; i < n; i++) {
             LOG.debug("target of rewrite #{} {}: {}", i, rewrites.get(i), stats[i]);

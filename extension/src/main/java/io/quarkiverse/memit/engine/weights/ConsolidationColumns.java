@@ -3,8 +3,12 @@ package io.quarkiverse.memit.engine.weights;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
 import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.engine.journal.EditJournal;
@@ -23,6 +27,16 @@ final class ConsolidationColumns {
         Set<String> consolidated = new HashSet<>();
         live.forEach(b -> consolidated.addAll(b.consolidates()));
         return live.stream().filter(b -> !consolidated.contains(b.batchId())).toList();
+    }
+
+    /** Per layer, the keys of a batch's own columns ({@link #ownColumns}): views into {@code delta}'s keys. */
+    static Map<Integer, NDArray> ownKeys(EditJournal j, BatchRecord b, Delta delta) {
+        int own = ownColumns(j, b);
+        Map<Integer, NDArray> keys = new TreeMap<>();
+        for (Delta.LayerUpdate u : delta.layers()) {
+            keys.put(u.layer(), u.keys().get(new NDIndex(":, 0:" + own)));
+        }
+        return keys;
     }
 
     /**

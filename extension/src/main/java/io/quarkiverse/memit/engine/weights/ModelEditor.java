@@ -10,13 +10,13 @@ import java.util.Objects;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
 import io.quarkiverse.memit.engine.edit.PreservingKeySolver;
 import io.quarkiverse.memit.engine.edit.Rewrite;
+import io.quarkiverse.memit.engine.edit.TargetCache;
 import io.quarkiverse.memit.engine.edit.TargetStats;
 import io.quarkiverse.memit.engine.journal.BaseIdentity;
 import io.quarkiverse.memit.engine.journal.BatchRecord;
@@ -56,6 +56,11 @@ public final class ModelEditor {
          * @param parent the delta's factors live in a sub-manager of it
          */
         Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent);
+
+        /** As above, with targets optimised earlier on {@code base} in {@code cache}; by default not used. */
+        default Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent, TargetCache cache) {
+            return execute(rewrites, base, parent);
+        }
     }
 
     /** Where an {@link #apply} is. */
@@ -157,6 +162,8 @@ public final class ModelEditor {
     private final DeltaComputation computation;
     private final String hyperparametersJson;
     private final PreservingKeySolver solver;
+    /** The live rewrites' targets on the base weights, from earlier consolidations: each optimises only new ones. */
+    private final TargetCache baseTargets = new TargetCache();
     private final Listener listener;
     private final OnChecksumMismatch onChecksumMismatch;
     private volatile EditJournal journal;
@@ -438,7 +445,8 @@ public final class ModelEditor {
             }
             boolean done = false;
             try {
-                Delta computed = computation.execute(joint, model.baseWeights(), work);
+                baseTargets.retain(joint);
+                Delta computed = computation.execute(joint, model.baseWeights(), work, baseTargets);
                 List<Rewrite> columns = new ArrayList<>(joint);
                 List<Delta.Factors> jointFactors = computed.factors();
                 List<List<Delta.Factors>> withdrawn = new ArrayList<>();
@@ -509,12 +517,7 @@ public final class ModelEditor {
             return;
         }
         b.consolidates().forEach(solver::forget);
-        int own = ConsolidationColumns.ownColumns(j, b);
-        Map<Integer, NDArray> keys = new java.util.TreeMap<>();
-        for (Delta.LayerUpdate u : delta.layers()) {
-            keys.put(u.layer(), u.keys().get(new ai.djl.ndarray.index.NDIndex(":, 0:" + own)));
-        }
-        solver.preserve(b.batchId(), keys);
+        solver.preserve(b.batchId(), ConsolidationColumns.ownKeys(j, b, delta));
     }
 
     /**

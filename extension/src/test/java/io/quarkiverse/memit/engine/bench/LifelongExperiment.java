@@ -11,6 +11,7 @@ import io.quarkiverse.memit.engine.edit.Delta;
 import io.quarkiverse.memit.engine.edit.Memit;
 import io.quarkiverse.memit.engine.edit.MemitHyperparams;
 import io.quarkiverse.memit.engine.edit.PreservingKeySolver;
+import io.quarkiverse.memit.engine.edit.TargetCache;
 import io.quarkiverse.memit.engine.eval.CaseResult;
 import io.quarkiverse.memit.engine.eval.CounterFactEvaluator;
 import io.quarkiverse.memit.engine.eval.CounterFactMetrics;
@@ -27,7 +28,9 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * <li>{@code memit}: each batch solved with MEMIT on the weights the earlier ones left, their keys protected;</li>
  * <li>{@code alphaedit}: the same with AlphaEdit's null-space solve;</li>
  * <li>{@code consolidated}: {@code memit}, and after every {@code memit.consolidate-every} batches (default 10) all
- * rewrites so far solved again jointly on the base weights, as {@code ModelEditor.consolidate} does;</li>
+ * rewrites so far solved again jointly on the base weights, as {@code ModelEditor.consolidate} does (targets
+ * optimised once per rewrite on the base weights);</li>
+ * <li>{@code consolidated-alphaedit}: the same with AlphaEdit's solve, for the batches and the joint solves;</li>
  * <li>{@code onebatch}: all updates in one MEMIT batch on the base weights (the joint solve);</li>
  * <li>{@code unedited}: the checkpoint.</li>
  * </ul>
@@ -35,13 +38,10 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
  * <pre>
  * ./mvnw -B -q -pl extension test-compile exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.quarkiverse.memit.engine.bench.LifelongExperiment \
- *     -Dexec.args="gptj 500 10 unedited,memit,alphaedit,onebatch"
+ *     -Dexec.args="gptj 500 10 unedited,memit,alphaedit,consolidated,consolidated-alphaedit,onebatch"
  * </pre>
  */
 public final class LifelongExperiment {
-
-    /** Seconds spent in joint solves in the current run. */
-    private static double consolidating;
 
     private LifelongExperiment() {
     }
@@ -51,7 +51,8 @@ public final class LifelongExperiment {
         String name = args.length > 0 ? args[0] : "gptj";
         int n = args.length > 1 ? Integer.parseInt(args[1]) : 500;
         int size = args.length > 2 ? Integer.parseInt(args[2]) : 10;
-        List<String> runs = List.of((args.length > 3 ? args[3] : "unedited,memit,alphaedit,onebatch").split(","));
+        List<String> runs = List.of((args.length > 3 ? args[3]
+                : "unedited,memit,alphaedit,consolidated,consolidated-alphaedit,onebatch").split(","));
         List<CounterFactRecord> cases = ToyEditBench.cases().subList(0, n);
         try (NDManager manager = CausalLm.pytorch().newBaseManager();
                 CausalLm model = CausalLm.load(ToyEditBench.WORLD.resolve(name), manager);
@@ -76,12 +77,14 @@ public final class LifelongExperiment {
             System.out.println(rule);
             for (String run : runs) {
                 long start = System.nanoTime();
-                consolidating = 0;
+                double consolidating = 0; // seconds in joint solves
                 try (NDManager m = manager.newSubManager()) {
                     FfnOutWeights weights = null;
                     List<Delta> deltas = new ArrayList<>();
                     if (!run.equals("unedited")) {
-                        try (PreservingKeySolver solver = run.equals("alphaedit")
+                        boolean consolidated = run.startsWith("consolidated");
+                        TargetCache baseTargets = new TargetCache();
+                        try (PreservingKeySolver solver = run.endsWith("alphaedit")
                                 ? ToyEditBench.alphaEditSolver(name, model, tokenizer, hparams,
                                         EditSettings.Method.AlphaEdit.DEFAULTS, m)
                                 : ToyEditBench.solver(name, model, tokenizer, hparams, m)) {
@@ -97,12 +100,13 @@ public final class LifelongExperiment {
                                         : delta.asFfnOutWeights(model, weights, m);
                                 solver.preserve("batch-" + b, delta);
                                 preserved.add("batch-" + b);
-                                if (run.equals("consolidated") && done % every == 0) {
+                                if (consolidated && done % every == 0) {
                                     // the joint solve of everything so far, its keys protected instead of the batches'
                                     long c0 = System.nanoTime();
                                     preserved.forEach(solver::forget);
                                     preserved.clear();
-                                    Delta joint = memit.execute(ToyEditBench.rewrites(cases.subList(0, b + step)), null, m);
+                                    Delta joint = memit.execute(ToyEditBench.rewrites(cases.subList(0, b + step)), null, m,
+                                            baseTargets);
                                     deltas.add(joint);
                                     weights = joint.asFfnOutWeights(model, m);
                                     solver.preserve("joint-" + b, joint);

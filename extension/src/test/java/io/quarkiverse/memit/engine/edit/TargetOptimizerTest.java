@@ -123,6 +123,42 @@ class TargetOptimizerTest {
      * Two rewrites of one subject get one δ, optimised on both their prompts (their fact tokens carry the same subject,
      * so one update could not write two different δ there); each keeps its own z₀, and batched equals serial.
      */
+    /**
+     * Targets taken from a cache are those a fresh optimisation gives; only rewrites not seen, or now sharing their
+     * subject with a new one, are optimised again.
+     */
+    @Test
+    void cachedTargetsAreReusedOnlyForTheSameSubjectGroup() {
+        MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 1).withOptimisation(12, 0.5);
+        TargetOptimizer optimizer = new TargetOptimizer(model, tokenizer, hp, EditFixtures.TEMPLATES,
+                TargetOptimizer.Options.DEFAULTS);
+        TargetCache cache = new TargetCache();
+        try (NDManager m = manager.newSubManager()) {
+            TargetOptimizer.Targets first = optimizer.optimize(MIDDLE.subList(0, 2), null, m, cache);
+            assertEquals(2, cache.size());
+            List<Rewrite> later = List.of(MIDDLE.get(0), MIDDLE.get(1), MIDDLE.get(2));
+            TargetOptimizer.Targets again = optimizer.optimize(later, null, m, cache);
+            assertEquals(1, again.passes(), "one pass, for the new rewrite");
+            assertEquals(3, cache.size());
+            float[] z = again.targets().toFloatArray(); // [d_model, 3]
+            float[] z1 = first.targets().toFloatArray(); // [d_model, 2]
+            for (int k = 0; k < z1.length / 2; k++) {
+                assertEquals(z1[2 * k], z[3 * k], "rewrite 0 reused");
+                assertEquals(z1[2 * k + 1], z[3 * k + 1], "rewrite 1 reused");
+            }
+            assertSameTargets(again, optimize(hp, later, TargetOptimizer.Mode.BATCHED, m));
+            assertEquals(0, optimizer.optimize(later, null, m, cache).passes(), "everything held");
+            // a new rewrite of Ann Lee's: her group changes, so her cached target is not used
+            Rewrite annsJob = new Rewrite("Ann Lee", "The job of {} is", "cook");
+            List<Rewrite> grouped = List.of(MIDDLE.get(0), annsJob, MIDDLE.get(1));
+            TargetOptimizer.Targets regrouped = optimizer.optimize(grouped, null, m, cache);
+            assertEquals(1, regrouped.passes());
+            assertSameTargets(regrouped, optimize(hp, grouped, TargetOptimizer.Mode.BATCHED, m));
+            cache.retain(grouped);
+            assertEquals(3, cache.size(), "Cy's dropped");
+        }
+    }
+
     @Test
     void rewritesOfOneSubjectShareOneDelta() {
         MemitHyperparams hp = EditFixtures.hparams(List.of(1, 2), 3, 1).withOptimisation(12, 0.5);

@@ -107,6 +107,8 @@ public class DeltaLog {
     private KafkaProducer<byte[], byte[]> producer;
     private Thread follower;
     private KafkaConsumer<byte[], byte[]> consumer;
+    /** Reads the topic's read-committed end before each edit; made on first use, closed at stop. */
+    private Admin endAdmin;
     private volatile boolean stopped;
     private volatile boolean enabled;
     private volatile String refused;
@@ -184,6 +186,12 @@ public class DeltaLog {
         }
         synchronized (editorLock) {
             closeProducer();
+        }
+        synchronized (this) {
+            if (endAdmin != null) {
+                endAdmin.close(Duration.ofSeconds(5));
+                endAdmin = null;
+            }
         }
     }
 
@@ -373,8 +381,17 @@ public class DeltaLog {
     }
 
     private long endOffset() {
-        Map<String, Object> p = clients.properties(AdminClientConfig.configNames(), "memit-deltas-end-" + replica);
-        try (Admin admin = Admin.create(p)) {
+        Admin admin;
+        synchronized (this) {
+            if (stopped) {
+                throw new EditsUnavailableException("replication is stopping");
+            }
+            if (endAdmin == null) {
+                endAdmin = Admin.create(clients.properties(AdminClientConfig.configNames(), "memit-deltas-end-" + replica));
+            }
+            admin = endAdmin;
+        }
+        try {
             return admin.listOffsets(Map.of(partition, OffsetSpec.latest()),
                     new ListOffsetsOptions(IsolationLevel.READ_COMMITTED)).partitionResult(partition)
                     .get(30, TimeUnit.SECONDS).offset();
