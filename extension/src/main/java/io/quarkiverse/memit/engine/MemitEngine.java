@@ -24,6 +24,7 @@ import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.edit.TargetCache;
 import io.quarkiverse.memit.engine.eval.TargetScorer;
 import io.quarkiverse.memit.engine.generate.Completion;
+import io.quarkiverse.memit.engine.generate.DecodeScheduler;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
 import io.quarkiverse.memit.engine.generate.Generator;
 import io.quarkiverse.memit.engine.generate.TokenListener;
@@ -101,6 +102,7 @@ public final class MemitEngine implements AutoCloseable {
     private final MemitHyperparams hparams;
     private final ModelEditor.Restored restored;
     private volatile boolean closed;
+    private volatile DecodeScheduler scheduler;
 
     private MemitEngine(Path checkpoint, Path journalDir, Options options) {
         this.checkpoint = checkpoint;
@@ -261,10 +263,40 @@ public final class MemitEngine implements AutoCloseable {
      */
     public List<Completion> complete(List<long[]> prompts, GenerationOptions options, TokenListener listener) {
         return read(() -> {
+            DecodeScheduler s = scheduler;
+            if (s != null) {
+                return s.generate(prompts, options, listener, () -> {
+                    Generation.Lease lease = editable.acquire();
+                    return new DecodeScheduler.Pin(lease.generation().id(), lease.generation(), lease::close);
+                });
+            }
             try (Generation.Lease lease = editable.acquire()) {
                 return generator.generateIds(prompts, options, listener, lease.generation());
             }
         });
+    }
+
+    /**
+     * From now on, {@link #complete(List, GenerationOptions, TokenListener)} decodes every request's prompts in one
+     * continuously batched decode loop ({@link DecodeScheduler}) instead of a batch of its own on its calling thread.
+     *
+     * @throws IllegalStateException if already started
+     * @throws DecodeScheduler.QueueFullException from {@code complete} once the scheduler's rows and waiting places
+     *         are taken
+     */
+    public synchronized void batchContinuously(DecodeScheduler.Options options, DecodeScheduler.Listener listener) {
+        read(() -> {
+            if (scheduler != null) {
+                throw new IllegalStateException("continuous batching is already on");
+            }
+            scheduler = new DecodeScheduler(model, tokenizer, options, listener);
+            return null;
+        });
+    }
+
+    /** The continuous batching scheduler, or null when every request decodes on its own. */
+    public DecodeScheduler scheduler() {
+        return scheduler;
     }
 
     /** As {@link #complete}, on a given generation (e.g. one prepared by a batch and not yet served). */
@@ -421,7 +453,7 @@ public final class MemitEngine implements AutoCloseable {
         try {
             if (!closed) {
                 closed = true;
-                closeAll(editable, journal, solver, tokenizer, model, manager);
+                closeAll(scheduler, editable, journal, solver, tokenizer, model, manager);
             }
             return true;
         } finally {

@@ -19,6 +19,7 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkiverse.memit.engine.MemitEngine;
 import io.quarkiverse.memit.engine.generate.Completion;
+import io.quarkiverse.memit.engine.generate.DecodeScheduler;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
 import io.quarkiverse.memit.engine.generate.TokenListener;
 import io.quarkiverse.memit.engine.internal.Messages;
@@ -105,6 +106,11 @@ public class ServedModel {
                     .read(dir);
             checkMemory(dir, modelConfig, precision);
             engine = MemitEngine.open(dir, Path.of(config.journal().dir()), engineOptions(modelConfig));
+            if (config.serving().continuousBatching()) {
+                MemitEngine e = engine;
+                engine.batchContinuously(new DecodeScheduler.Options(config.serving().maxBatch(),
+                        config.serving().maxWaiting()), new ServingMetrics(registry, e::scheduler));
+            }
             ModelEditor.Restored restored = engine.restored();
             if (!restored.recovery().clean()) {
                 LOG.warnf("Journal %s was repaired at startup: %s", engine.journalFile(), restored.recovery());

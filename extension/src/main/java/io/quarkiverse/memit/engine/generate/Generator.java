@@ -65,9 +65,9 @@ public final class Generator {
             }
             longest = Math.max(longest, prompts.get(b).length);
         }
-        Row[] rows = new Row[batch];
+        DecodeRow[] rows = new DecodeRow[batch];
         for (int b = 0; b < batch; b++) {
-            rows[b] = new Row(b, prompts.get(b).length, options, listener);
+            rows[b] = new DecodeRow(b, prompts.get(b).length, options, listener);
         }
         int vocab = model.config().vocabSize();
         try (NDManager manager = model.manager().newSubManager();
@@ -79,16 +79,13 @@ public final class Generator {
                 long[][] next = new long[batch][1];
                 int[] lengths = new int[batch];
                 boolean anyActive = false;
-                for (Row row : rows) {
+                for (DecodeRow row : rows) {
                     if (row.finished) {
                         continue;
                     }
-                    long token = row.sampler.next(logits, row.index * vocab, vocab);
-                    row.accept(token, model.config().eosTokenId(), tokenizer);
-                    if (row.promptTokens + row.generated.size() >= context && !row.finished) {
-                        row.finish(Completion.FinishReason.LENGTH);
-                    }
-                    if (!row.finished) {
+                    long token = row.step(logits, row.index * vocab, vocab, model.config().eosTokenId(), tokenizer,
+                            context);
+                    if (token >= 0) {
                         next[row.index][0] = token;
                         lengths[row.index] = 1;
                         anyActive = true;
@@ -103,7 +100,7 @@ public final class Generator {
             }
         }
         List<Completion> out = new ArrayList<>(batch);
-        for (Row row : rows) {
+        for (DecodeRow row : rows) {
             if (!row.finished) {
                 row.finish(Completion.FinishReason.LENGTH);
             }
@@ -115,95 +112,6 @@ public final class Generator {
     private static float[] takeLogits(ai.djl.ndarray.NDArray logits) {
         try (logits) {
             return logits.toFloatArray();
-        }
-    }
-
-    /** Decoding state of one prompt, including the text already streamed. */
-    private static final class Row {
-        final int index;
-        final int promptTokens;
-        final GenerationOptions options;
-        final TokenListener listener;
-        final Sampler sampler;
-        final List<Long> generated = new ArrayList<>();
-        final int holdBack;
-        int emitted;
-        String text = "";
-        boolean finished;
-        Completion.FinishReason reason;
-
-        Row(int index, int promptTokens, GenerationOptions options, TokenListener listener) {
-            this.index = index;
-            this.promptTokens = promptTokens;
-            this.options = options;
-            this.listener = listener;
-            this.sampler = new Sampler(options, index);
-            this.holdBack = options.stop().stream().mapToInt(String::length).max().orElse(1) - 1;
-        }
-
-        void accept(long token, long eos, Tokenizer tokenizer) {
-            if (options.stopAtEos() && token == eos) {
-                finish(Completion.FinishReason.STOP);
-                return;
-            }
-            generated.add(token);
-            if (tokenizer == null) {
-                return;
-            }
-            String full = tokenizer.decode(ids());
-            int stopAt = firstStop(full);
-            if (stopAt >= 0) {
-                text = full.substring(0, stopAt);
-                emit(text.length());
-                finished = true;
-                reason = Completion.FinishReason.STOP;
-                return;
-            }
-            text = full;
-            // Hold back what could still become a stop sequence, and an incomplete UTF-8 character.
-            int safe = full.length() - holdBack;
-            while (safe > 0 && full.charAt(safe - 1) == '\uFFFD') {
-                safe--;
-            }
-            emit(safe);
-        }
-
-        void finish(Completion.FinishReason why) {
-            finished = true;
-            reason = why;
-            emit(text.length());
-        }
-
-        private int firstStop(String full) {
-            int first = -1;
-            // Only the tail can hold a new occurrence; earlier text was checked on previous steps.
-            for (String stop : options.stop()) {
-                int from = Math.max(0, emitted - stop.length());
-                int at = full.indexOf(stop, from);
-                if (at >= 0 && (first < 0 || at < first)) {
-                    first = at;
-                }
-            }
-            return first;
-        }
-
-        private void emit(int upTo) {
-            if (upTo > emitted) {
-                listener.onText(index, text.substring(emitted, upTo));
-                emitted = upTo;
-            }
-        }
-
-        long[] ids() {
-            long[] ids = new long[generated.size()];
-            for (int i = 0; i < ids.length; i++) {
-                ids[i] = generated.get(i);
-            }
-            return ids;
-        }
-
-        Completion completion() {
-            return new Completion(text, ids(), promptTokens, reason);
         }
     }
 }

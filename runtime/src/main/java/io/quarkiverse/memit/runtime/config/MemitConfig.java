@@ -22,6 +22,11 @@ public interface MemitConfig {
     GenerationConfig generation();
 
     /**
+     * Serving concurrent requests: continuous batching and its limits.
+     */
+    ServingConfig serving();
+
+    /**
      * Editing the served model with MEMIT.
      */
     EditConfig edit();

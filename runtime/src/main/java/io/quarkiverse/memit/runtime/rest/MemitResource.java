@@ -28,6 +28,7 @@ import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
 import io.quarkiverse.memit.engine.MemitEngine;
 import io.quarkiverse.memit.engine.generate.Completion;
+import io.quarkiverse.memit.engine.generate.DecodeScheduler;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
 import io.quarkiverse.memit.engine.generate.TokenListener;
 import io.quarkiverse.memit.engine.model.ModelDevice;
@@ -126,6 +127,12 @@ public class MemitResource {
         } catch (RuntimeException e) {
             emitter.fail(e);
         }
+    }
+
+    @ServerExceptionMapper
+    public RestResponse<ErrorResponse> queueFull(DecodeScheduler.QueueFullException e) {
+        return error(Response.Status.TOO_MANY_REQUESTS, "the server is at its serving limit: " + e.getMessage()
+                + "; retry later (quarkus.memit.serving.max-batch, quarkus.memit.serving.max-waiting)");
     }
 
     @ServerExceptionMapper
