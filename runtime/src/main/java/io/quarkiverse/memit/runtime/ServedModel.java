@@ -285,6 +285,19 @@ public class ServedModel {
     }
 
     /**
+     * Refuses at once a request of {@code prompts} prompts that continuous batching has no room for now.
+     *
+     * @throws DecodeScheduler.QueueFullException naming the limits
+     */
+    public void requireServingRoom(int prompts) {
+        MemitEngine e = engine;
+        DecodeScheduler s = e == null ? null : e.scheduler();
+        if (s != null) {
+            s.requireRoom(prompts);
+        }
+    }
+
+    /**
      * Completes prompts given as token ids (see {@link #encode(List)}); blocks for the whole generation, so never call it
      * on an I/O thread.
      *

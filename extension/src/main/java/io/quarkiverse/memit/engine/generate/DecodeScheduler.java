@@ -253,6 +253,18 @@ public final class DecodeScheduler implements AutoCloseable {
         }
     }
 
+    /**
+     * Throws if {@code more} sequences would not fit now (e.g. to refuse a streamed request before its stream starts);
+     * {@link #submit} checks again.
+     *
+     * @throws QueueFullException naming the limits
+     */
+    public void requireRoom(int more) {
+        synchronized (lock) {
+            checkRoom(more);
+        }
+    }
+
     /** Refuses {@code more} sequences beyond the rows and the waiting places. */
     private void checkRoom(int more) {
         int held = running.get() + waiting.size();

@@ -105,6 +105,7 @@ public class MemitResource {
         List<String> texts = prompts(request);
         GenerationOptions options = request.options(model.defaults());
         List<long[]> prompts = withinLimits(model.encode(texts), options);
+        model.requireServingRoom(prompts.size());
         return Multi.createFrom().<OutboundSseEvent> emitter(emitter -> generate(prompts, options, sse, emitter))
                 .runSubscriptionOn(Infrastructure.getDefaultWorkerPool());
     }
