@@ -102,14 +102,12 @@ public class ServedModel {
             precision = setting("quarkus.memit.model.dtype", () -> WeightPrecision.parse(config.model().dtype()));
             device = setting("quarkus.memit.model.device", () -> ModelDevice.parse(config.model().device()));
             // The checkpoint's own checks (config.json, tensor names and shapes) run before libtorch is touched.
-            ModelConfig modelConfig = ModelConfig
-                    .read(dir);
+            ModelConfig modelConfig = ModelConfig.read(dir);
             checkMemory(dir, modelConfig, precision);
             engine = MemitEngine.open(dir, Path.of(config.journal().dir()), engineOptions(modelConfig));
             if (config.serving().continuousBatching()) {
-                MemitEngine e = engine;
                 engine.batchContinuously(new DecodeScheduler.Options(config.serving().maxBatch(),
-                        config.serving().maxWaiting()), new ServingMetrics(registry, e::scheduler));
+                        config.serving().maxWaiting()), new ServingMetrics(registry, engine::scheduler));
             }
             ModelEditor.Restored restored = engine.restored();
             if (!restored.recovery().clean()) {

@@ -29,15 +29,35 @@ final class DecodeRow {
     }
 
     /**
-     * Picks the next token from this row's logits ({@code logits[offset, offset + vocab)}) and takes it.
+     * Refuses a prompt that cannot be decoded: empty, filling the model's context, or asking for stop sequences that
+     * cannot be matched without a tokenizer.
      *
-     * @param context the model's context: a row that fills it finishes
+     * @param index the prompt's index in its request, named in the message
+     */
+    static void check(long[] prompt, int index, int context, GenerationOptions options, Tokenizer tokenizer) {
+        if (tokenizer == null && !options.stop().isEmpty()) {
+            throw new IllegalArgumentException("stop sequences need a tokenizer");
+        }
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("prompt " + index + " is empty");
+        }
+        if (prompt.length >= context) {
+            throw new IllegalArgumentException("prompt " + index + " has " + prompt.length
+                    + " tokens; the model's context is " + context);
+        }
+    }
+
+    /**
+     * Picks the next token from this row's logits ({@code logits[offset, offset + vocab)}) and takes it. A row finishes
+     * at end-of-sequence or a stop sequence, at {@link GenerationOptions#maxTokens()}, or when it fills the context.
+     *
+     * @param context the model's context
      * @return the token to feed next, or -1 once the row has finished
      */
     long step(float[] logits, int offset, int vocab, long eos, Tokenizer tokenizer, int context) {
         long token = sampler.next(logits, offset, vocab);
         accept(token, eos, tokenizer);
-        if (!finished && promptTokens + generated.size() >= context) {
+        if (!finished && (generated.size() >= options.maxTokens() || promptTokens + generated.size() >= context)) {
             finish(Completion.FinishReason.LENGTH);
         }
         return finished ? -1 : token;

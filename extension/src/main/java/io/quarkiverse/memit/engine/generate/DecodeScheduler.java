@@ -78,7 +78,10 @@ public final class DecodeScheduler implements AutoCloseable {
         default void onFirstToken(long generation, long nanos) {
         }
 
-        /** A sequence ended with {@code tokens} new tokens, {@code nanos} after it was submitted. */
+        /**
+         * A sequence finished with {@code tokens} new tokens, {@code nanos} after it was submitted; a cancelled or
+         * failed one is not reported.
+         */
         default void onFinished(long generation, int tokens, long nanos) {
         }
     }
@@ -178,17 +181,7 @@ public final class DecodeScheduler implements AutoCloseable {
      * @throws QueueFullException if {@link Options#maxWaiting()} sequences are already waiting
      */
     public Sequence submit(long[] prompt, int index, GenerationOptions generation, TokenListener text, Pin pin) {
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("prompt " + index + " is empty");
-        }
-        int context = model.config().maxPositions();
-        if (prompt.length >= context) {
-            throw new IllegalArgumentException("prompt " + index + " has " + prompt.length
-                    + " tokens; the model's context is " + context);
-        }
-        if (tokenizer == null && !generation.stop().isEmpty()) {
-            throw new IllegalArgumentException("stop sequences need a tokenizer");
-        }
+        DecodeRow.check(prompt, index, model.config().maxPositions(), generation, tokenizer);
         Sequence s = new Sequence(new DecodeRow(index, prompt.length, generation, text), prompt, pin);
         synchronized (lock) {
             if (closed) {
@@ -445,9 +438,6 @@ public final class DecodeScheduler implements AutoCloseable {
                 s.first = false;
                 listener.onFirstToken(s.pin.generation(), System.nanoTime() - s.submitted);
             }
-            if (!row.finished && row.generated.size() >= row.options.maxTokens()) {
-                row.finish(Completion.FinishReason.LENGTH);
-            }
             if (row.finished) {
                 leave(s, row.completion());
             } else {
@@ -471,7 +461,9 @@ public final class DecodeScheduler implements AutoCloseable {
 
     private void leave(Sequence s, Completion c) {
         running.decrementAndGet();
-        listener.onFinished(s.pin.generation(), s.row.generated.size(), System.nanoTime() - s.submitted);
+        if (c != null) {
+            listener.onFinished(s.pin.generation(), s.row.generated.size(), System.nanoTime() - s.submitted);
+        }
         s.pin.release().run();
         if (c != null) {
             s.result.complete(c);

@@ -12,7 +12,8 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
 
 /**
  * Autoregressive decoding with a KV cache: one prefill pass over the right-padded prompts, then one pass of one
- * token per row per step. Rows that finished stop advancing; the batch ends when every row has.
+ * token per row per step. Rows that finished stop advancing; the batch ends when every row has (each finishes at
+ * its {@code maxTokens} at the latest).
  */
 public final class Generator {
 
@@ -47,23 +48,12 @@ public final class Generator {
     public List<Completion> generateIds(List<long[]> prompts, GenerationOptions options, TokenListener listener,
             FfnOutWeights weights) {
         int batch = prompts.size();
-        if (tokenizer == null && !options.stop().isEmpty()) {
-            throw new IllegalArgumentException("stop sequences need a tokenizer");
+        int context = model.config().maxPositions();
+        for (int b = 0; b < batch; b++) {
+            DecodeRow.check(prompts.get(b), b, context, options, tokenizer);
         }
         if (batch == 0) {
             return List.of();
-        }
-        int context = model.config().maxPositions();
-        int longest = 0;
-        for (int b = 0; b < batch; b++) {
-            if (prompts.get(b).length == 0) {
-                throw new IllegalArgumentException("prompt " + b + " is empty");
-            }
-            if (prompts.get(b).length >= context) {
-                throw new IllegalArgumentException("prompt " + b + " has " + prompts.get(b).length
-                        + " tokens; the model's context is " + context);
-            }
-            longest = Math.max(longest, prompts.get(b).length);
         }
         DecodeRow[] rows = new DecodeRow[batch];
         for (int b = 0; b < batch; b++) {
@@ -75,7 +65,7 @@ public final class Generator {
             ForwardRequest prefill = ForwardRequest.rightPadded(prompts, model.config().eosTokenId())
                     .logits(ForwardRequest.Logits.LAST).cache(cache).ffnOut(weights).resultManager(manager);
             float[] logits = takeLogits(model.forward(prefill).logits());
-            for (int step = 0; step < options.maxTokens(); step++) {
+            while (true) {
                 long[][] next = new long[batch][1];
                 int[] lengths = new int[batch];
                 boolean anyActive = false;
@@ -91,7 +81,7 @@ public final class Generator {
                         anyActive = true;
                     }
                 }
-                if (!anyActive || step == options.maxTokens() - 1) {
+                if (!anyActive) {
                     break;
                 }
                 ForwardRequest decode = ForwardRequest.tokens(next, lengths).logits(ForwardRequest.Logits.ALL).cache(cache)
@@ -101,9 +91,6 @@ public final class Generator {
         }
         List<Completion> out = new ArrayList<>(batch);
         for (DecodeRow row : rows) {
-            if (!row.finished) {
-                row.finish(Completion.FinishReason.LENGTH);
-            }
             out.add(row.completion());
         }
         return out;

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -135,6 +136,7 @@ class DecodeSchedulerTest {
         AtomicReference<DecodeScheduler.Sequence> second = new AtomicReference<>();
         AtomicInteger passes = new AtomicInteger();
         AtomicBoolean secondRanEarly = new AtomicBoolean();
+        List<Integer> finished = new CopyOnWriteArrayList<>();
         DecodeScheduler.Listener cancelOnThirdStep = new DecodeScheduler.Listener() {
             @Override
             public void onPass(long generation, int rows, boolean prefill, long nanos) {
@@ -143,6 +145,11 @@ class DecodeSchedulerTest {
                     secondRanEarly.set(waiting != null && waiting.result().isDone());
                     first.get().cancel();
                 }
+            }
+
+            @Override
+            public void onFinished(long generation, int tokens, long nanos) {
+                finished.add(tokens);
             }
         };
         try (DecodeScheduler scheduler = new DecodeScheduler(gptj, tokenizer, new DecodeScheduler.Options(1, 1),
@@ -162,6 +169,7 @@ class DecodeSchedulerTest {
             assertFalse(secondRanEarly.get(), "the only row was taken until the cancellation");
             assertEquals(3, second.get().result().get(60, TimeUnit.SECONDS).tokens().length, "admitted once freed");
             assertEquals(2, released.get());
+            assertEquals(List.of(3), finished, "only the sequence that finished is reported, not the cancelled one");
             assertEquals(0, scheduler.running());
             assertEquals(0, scheduler.waiting());
         }
