@@ -30,6 +30,7 @@ import io.quarkiverse.memit.runtime.replication.ReplicationHealthCheck;
 import io.quarkiverse.memit.runtime.rest.EditResource;
 import io.quarkiverse.memit.runtime.rest.ManagementAccess;
 import io.quarkiverse.memit.runtime.rest.MemitResource;
+import io.quarkiverse.memit.runtime.rest.OpenAiResource;
 import io.quarkus.arc.deployment.AdditionalBeanBuildItem;
 import io.quarkus.arc.deployment.SyntheticBeanBuildItem;
 import io.quarkus.deployment.annotations.BuildProducer;
@@ -65,7 +66,10 @@ class MemitProcessor {
         return new AdditionalBeanBuildItem(ServedModelHealthCheck.class, ReplicationHealthCheck.class);
     }
 
-    /** {@code /memit/model}, {@code /memit/completions} and {@code /memit/completions/stream}, unless disabled. */
+    /**
+     * {@code /memit/model}, {@code /memit/completions}, {@code /memit/completions/stream} and the edit endpoints, and
+     * the OpenAI-compatible {@code /v1}, unless disabled.
+     */
     @BuildStep
     void restEndpoints(MemitBuildTimeConfig config, BuildProducer<AdditionalIndexedClassesBuildItem> indexed,
             BuildProducer<AdditionalBeanBuildItem> beans) {
@@ -75,6 +79,10 @@ class MemitProcessor {
             beans.produce(AdditionalBeanBuildItem.unremovableOf(MemitResource.class));
             beans.produce(AdditionalBeanBuildItem.unremovableOf(EditResource.class));
             beans.produce(AdditionalBeanBuildItem.unremovableOf(ManagementAccess.class));
+        }
+        if (config.openai().enabled()) {
+            indexed.produce(new AdditionalIndexedClassesBuildItem(OpenAiResource.class.getName()));
+            beans.produce(AdditionalBeanBuildItem.unremovableOf(OpenAiResource.class));
         }
     }
 

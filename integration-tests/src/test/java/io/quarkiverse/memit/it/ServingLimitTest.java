@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.Function;
 
 import org.junit.jupiter.api.Test;
 
@@ -23,15 +24,35 @@ import io.restassured.response.Response;
 @TestProfile(ServingLimitProfile.class)
 class ServingLimitTest {
 
+    private static final String PROMPT = "The mother tongue of Danielle Darrieux is";
+
     @Test
     void requestsBeyondTheServingLimitGet429AndTheOthersTheirText() throws Exception {
+        concurrently("/memit/completions", Map.of("prompt", PROMPT, "max_tokens", 40),
+                r -> r.jsonPath().getString("error"));
+        // once the others are done, a request is served again
+        given().contentType(ContentType.JSON).body(Map.of("prompt", "Hello", "max_tokens", 4))
+                .post("/memit/completions").then().statusCode(200);
+    }
+
+    @Test
+    void theOpenAiApiRefusesInItsOwnShape() throws Exception {
+        concurrently("/v1/chat/completions", Map.of("messages", List.of(Map.of("role", "user", "content", PROMPT)),
+                "max_tokens", 40), r -> {
+                    assertEquals("rate_limit_exceeded", r.jsonPath().getString("error.code"));
+                    assertEquals("rate_limit_error", r.jsonPath().getString("error.type"));
+                    return r.jsonPath().getString("error.message");
+                });
+    }
+
+    /** Six clients at once: some are answered, the others refused with 429 and a reason naming the limits. */
+    private static void concurrently(String path, Map<String, Object> body, Function<Response, String> reason)
+            throws Exception {
         ExecutorService clients = Executors.newFixedThreadPool(6);
         try {
             List<Future<Response>> responses = new ArrayList<>();
             for (int i = 0; i < 6; i++) {
-                responses.add(clients.submit(() -> given().contentType(ContentType.JSON)
-                        .body(Map.of("prompt", "The mother tongue of Danielle Darrieux is", "max_tokens", 40))
-                        .post("/memit/completions")));
+                responses.add(clients.submit(() -> given().contentType(ContentType.JSON).body(body).post(path)));
             }
             int ok = 0;
             int refused = 0;
@@ -41,7 +62,7 @@ class ServingLimitTest {
                     ok++;
                 } else {
                     assertEquals(429, r.statusCode(), r.asString());
-                    String message = r.jsonPath().getString("error");
+                    String message = reason.apply(r);
                     assertTrue(message.contains("max batch 1, max waiting 0"), message);
                     refused++;
                 }
@@ -50,8 +71,5 @@ class ServingLimitTest {
         } finally {
             clients.shutdownNow();
         }
-        // once the others are done, a request is served again
-        given().contentType(ContentType.JSON).body(Map.of("prompt", "Hello", "max_tokens", 4))
-                .post("/memit/completions").then().statusCode(200);
     }
 }

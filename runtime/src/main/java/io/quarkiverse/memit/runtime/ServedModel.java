@@ -2,6 +2,7 @@ package io.quarkiverse.memit.runtime;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -68,8 +69,8 @@ public class ServedModel {
         record Failed(String path, String reason) implements Status {
         }
 
-        /** The checkpoint at {@code path} (as configured) is served. */
-        record Serving(String path, Path directory, ModelConfig config, long loadMillis)
+        /** The checkpoint at {@code path} (as configured) is served, since {@code since}. */
+        record Serving(String path, Path directory, ModelConfig config, long loadMillis, Instant since)
                 implements Status {
         }
     }
@@ -116,7 +117,7 @@ public class ServedModel {
             LOG.infof("Journal %s: %d batches replayed in %d ms, serving generation %d", engine.journalFile(),
                     restored.replayedBatches(), restored.nanos() / 1_000_000, restored.generation());
             long millis = (System.nanoTime() - start) / 1_000_000;
-            status = new Status.Serving(path, dir, modelConfig, millis);
+            status = new Status.Serving(path, dir, modelConfig, millis, Instant.now());
             registerMeters();
             MemitEngine.WeightMemory weights = engine.weightMemory();
             LOG.infof("Serving %s model %s: %d layers, d_model %d, %d heads, d_ff %d, vocabulary %d, context %d, "
@@ -251,6 +252,15 @@ public class ServedModel {
      */
     public String modelName() {
         return serving().directory().getFileName().toString();
+    }
+
+    /**
+     * When the served model began to be served.
+     *
+     * @throws ModelUnavailableException if no model is served
+     */
+    public Instant servingSince() {
+        return serving().since();
     }
 
     /** The decoding options configured by {@code quarkus.memit.generation.*}. */

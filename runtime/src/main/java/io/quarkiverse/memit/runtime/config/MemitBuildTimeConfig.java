@@ -30,4 +30,22 @@ public interface MemitBuildTimeConfig {
         @WithDefault("true")
         boolean enabled();
     }
+
+    /**
+     * The OpenAI-compatible API under {@code /v1}.
+     */
+    OpenAiConfig openai();
+
+    /**
+     * The OpenAI-compatible API under {@code /v1}.
+     */
+    interface OpenAiConfig {
+
+        /**
+         * Whether to expose {@code GET /v1/models}, {@code POST /v1/completions} and {@code POST /v1/chat/completions}
+         * (OpenAI's API, for OpenAI clients). Turn it off when the application serves {@code /v1} itself.
+         */
+        @WithDefault("true")
+        boolean enabled();
+    }
 }

@@ -22,12 +22,16 @@ import dev.langchain4j.exception.UnsupportedFeatureException;
  * @param text the prompt
  * @param stop stop sequences the format needs (empty for a single message)
  */
-record ChatPrompt(String text, List<String> stop) {
+public record ChatPrompt(String text, List<String> stop) {
 
     static final String USER = "User:";
     static final String ASSISTANT = "Assistant:";
 
-    static ChatPrompt of(List<ChatMessage> messages) {
+    /**
+     * @throws IllegalArgumentException if there are no messages
+     * @throws UnsupportedFeatureException for a message other than system, user and AI text
+     */
+    public static ChatPrompt of(List<ChatMessage> messages) {
         if (messages == null || messages.isEmpty()) {
             throw new IllegalArgumentException("a chat request needs at least one message");
         }

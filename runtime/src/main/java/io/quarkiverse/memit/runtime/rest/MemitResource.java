@@ -169,27 +169,13 @@ public class MemitResource {
             throw new IllegalArgumentException("the request body must be a JSON object with a prompt");
         }
         List<String> prompts = request.prompts();
-        int max = config.generation().maxPrompts();
-        if (prompts.size() > max) {
-            throw new IllegalArgumentException("the request has " + prompts.size() + " prompts; at most " + max
-                    + " are served in one request (quarkus.memit.generation.max-prompts)");
-        }
+        RequestLimits.checkPrompts(prompts.size(), "prompts", config.generation());
         return prompts;
     }
 
     /** The request's cost in tokens — its prompts' and {@code max_tokens} for each — within the configured cap. */
     private List<long[]> withinLimits(List<long[]> prompts, GenerationOptions options) {
-        long tokens = 0;
-        for (long[] p : prompts) {
-            tokens += p.length + (long) options.maxTokens();
-        }
-        int max = config.generation().maxRequestTokens();
-        if (tokens > max) {
-            throw new IllegalArgumentException("the request may cost " + tokens + " tokens (its prompts' tokens plus "
-                    + "max_tokens for each of them); at most " + max
-                    + " are served in one request (quarkus.memit.generation.max-request-tokens)");
-        }
-        return prompts;
+        return RequestLimits.checkTokens(prompts, options, config.generation());
     }
 
     private OutboundSseEvent event(Sse sse, String name, Object data) {
