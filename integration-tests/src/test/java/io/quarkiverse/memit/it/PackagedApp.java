@@ -68,6 +68,10 @@ final class PackagedApp implements AutoCloseable {
         throw new IllegalStateException("the application did not start in 3 minutes:\n" + app.log());
     }
 
+    int port() {
+        return port;
+    }
+
     HttpResponse<String> get(String path, String... headers) throws IOException, InterruptedException {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://localhost:" + port + path));
         if (headers.length > 0) {

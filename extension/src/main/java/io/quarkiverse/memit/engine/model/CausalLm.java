@@ -23,7 +23,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.core.Embedding;
-import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
@@ -566,8 +565,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         if (w == null) {
             return linear(keys, own, pass);
         }
-        return own.bias() != null ? Linear.linear(keys, w, weights.float32(own.bias(), pass.tmp)).singletonOrThrow()
-                : Linear.linear(keys, w).singletonOrThrow();
+        return ModelWeights.product(keys, w, own.bias() != null ? weights.float32(own.bias(), pass.tmp) : null);
     }
 
     private NDArray activation(NDArray x) {

@@ -26,7 +26,6 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
 import io.quarkiverse.memit.engine.internal.NativeArrays;
 
@@ -308,8 +307,7 @@ final class ModelWeights implements AutoCloseable {
     NDArray linear(NDArray x, Stored weight, Stored bias, NDManager tmp) {
         NDArray b = bias == null ? null : float32(bias, tmp);
         if (weight instanceof Dense d) {
-            return b == null ? Linear.linear(x, d.array()).singletonOrThrow()
-                    : Linear.linear(x, d.array(), b).singletonOrThrow();
+            return product(x, d.array(), b);
         }
         Half h = (Half) weight;
         long rows = h.rows();
@@ -323,6 +321,27 @@ final class ModelWeights implements AutoCloseable {
         }
         NDArray y = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, -1);
         return b == null ? y : y.add(b);
+    }
+
+    /**
+     * {@code x Wᵀ + b} for a float32 {@code W} of shape [out, in] and x [..., in], owned by x's manager. Computed as
+     * {@code (W xᵀ)ᵀ}: with W the left operand, libtorch's CPU product reads it at close to the memory bandwidth for
+     * the few rows of a decode step (about twice as fast as {@code x Wᵀ} at 4 to 16 rows, as fast for a long
+     * prefill), the same sums in another order.
+     */
+    static NDArray product(NDArray x, NDArray w, NDArray b) {
+        Shape shape = x.getShape();
+        long in = shape.get(shape.dimension() - 1);
+        long out = w.getShape().get(0);
+        NDArray transposed = w.matMul(x.reshape(shape.size() / in, in).transpose());
+        transposed.attach(x.getManager()); // the product belongs to w's manager: the model's
+        NDArray y = transposed.transpose();
+        if (b != null) {
+            y = y.add(b);
+        }
+        long[] dims = shape.getShape().clone();
+        dims[dims.length - 1] = out;
+        return y.reshape(new Shape(dims));
     }
 
     /** True while this thread records operations for autograd (inside a {@code GradientCollector}). */
@@ -354,7 +373,7 @@ final class ModelWeights implements AutoCloseable {
             // backward (closing our handle only drops our reference), or at once where nothing was recorded
             NDArray w = recorded ? view.duplicate() : view;
             try {
-                return Linear.linear(x, w).singletonOrThrow();
+                return product(x, w, null);
             } finally {
                 if (w != view) {
                     w.close();

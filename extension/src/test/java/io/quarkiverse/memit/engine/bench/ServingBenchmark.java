@@ -1,5 +1,9 @@
 package io.quarkiverse.memit.engine.bench;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -25,6 +29,7 @@ import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.HostTensor;
 import io.quarkiverse.memit.engine.model.ModelConfig;
 import io.quarkiverse.memit.engine.model.RandomCheckpoint;
+import io.quarkiverse.memit.engine.model.TensorDType;
 
 /**
  * Concurrent clients on a bandwidth-bound model (a random GPT-J shape, d_model 1024, 8 layers, 403 MB of float32
@@ -44,6 +49,8 @@ import io.quarkiverse.memit.engine.model.RandomCheckpoint;
  * ./mvnw -B -q -pl extension test-compile exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.quarkiverse.memit.engine.bench.ServingBenchmark -Dexec.args="1,4,8,16 3"
  * </pre>
+ *
+ * {@code -Dexec.args="write DIR"} writes the same shape as a checkpoint for {@code HttpServingBenchmark} instead.
  */
 public final class ServingBenchmark {
 
@@ -62,6 +69,10 @@ public final class ServingBenchmark {
 
     public static void main(String[] args) throws Exception {
         ToyEditBench.offlineDjl();
+        if (args.length == 2 && args[0].equals("write")) {
+            write(Path.of(args[1]));
+            return;
+        }
         int[] clients = Arrays.stream((args.length > 0 ? args[0] : "1,4,8,16").split(",")).mapToInt(Integer::parseInt)
                 .toArray();
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
@@ -105,6 +116,22 @@ public final class ServingBenchmark {
                 System.out.printf(Locale.ROOT, "%nload average at end %s%n", FullSizeBenchmark.loadAverage());
             }
         }
+    }
+
+    /**
+     * Writes the same shape as a checkpoint the application can serve, with the toy world's tokenizer (and its
+     * vocabulary): {@code config.json}, {@code model.safetensors} (float32) and {@code tokenizer.json}, for
+     * {@code HttpServingBenchmark}.
+     */
+    static void write(Path dir) throws IOException {
+        ModelConfig toy = ModelConfig.read(ToyEditBench.WORLD.resolve("gptj/config.json"));
+        ModelConfig config = new ModelConfig(Architecture.GPTJ, toy.vocabSize(), 1024, 16, 8, 4096, 64, 10000,
+                Activation.GELU_TANH, 1e-5, true, false, 256, toy.eosTokenId(), toy.eosTokenId(), false);
+        RandomCheckpoint.write(dir, config, 5, TensorDType.F32);
+        Files.copy(ToyEditBench.WORLD.resolve("gptj/tokenizer.json"), dir.resolve("tokenizer.json"),
+                StandardCopyOption.REPLACE_EXISTING);
+        System.out.printf(Locale.ROOT, "wrote %s: random GPT-J shape, d_model %d, %d layers, vocabulary %d%n", dir,
+                config.dModel(), config.nLayers(), config.vocabSize());
     }
 
     private static Run run(CausalLm model, Generator generator, GenerationOptions options, int clients, int rounds,
