@@ -4,10 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 import jakarta.inject.Inject;
 
@@ -22,7 +19,6 @@ import dev.langchain4j.model.chat.ChatModel;
 import dev.langchain4j.model.chat.StreamingChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
-import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.output.FinishReason;
 import io.quarkiverse.memit.engine.generate.Completion;
 import io.quarkiverse.memit.engine.generate.GenerationOptions;
@@ -76,26 +72,11 @@ class ChatModelTest {
 
     @Test
     void streamedPiecesMakeTheCompleteAnswer() throws Exception {
-        List<String> pieces = new ArrayList<>();
-        CompletableFuture<ChatResponse> done = new CompletableFuture<>();
+        StreamedChat streamed = new StreamedChat();
         streamingChatModel.chat(ChatRequest.builder().messages(UserMessage.from(PROMPT)).maxOutputTokens(12).build(),
-                new StreamingChatResponseHandler() {
-                    @Override
-                    public void onPartialResponse(String piece) {
-                        pieces.add(piece);
-                    }
-
-                    @Override
-                    public void onCompleteResponse(ChatResponse response) {
-                        done.complete(response);
-                    }
-
-                    @Override
-                    public void onError(Throwable error) {
-                        done.completeExceptionally(error);
-                    }
-                });
-        ChatResponse response = done.get(60, TimeUnit.SECONDS);
+                streamed);
+        List<String> pieces = streamed.pieces;
+        ChatResponse response = streamed.response();
         assertTrue(pieces.size() > 1, "pieces: " + pieces);
         assertEquals(response.aiMessage().text(), String.join("", pieces));
     }

@@ -29,7 +29,7 @@ import ai.djl.ndarray.types.Shape;
 
 /**
  * Concurrent clients of the packaged application's OpenAI-compatible API ({@code POST /v1/completions}, streamed),
- * closed loop: each client sends a prompt for 64 new greedy tokens, reads the stream to its end and sends the next.
+ * closed loop: each client sends a prompt for 64 new greedy tokens (or the fourth argument's count), reads the stream to its end and sends the next.
  * The model is a random GPT-J shape written by {@code ServingBenchmark write DIR} (d_model 1024, 8 layers, 405 MB of
  * float32 weights, so each decode step reads them all). Three ways to serve the same clients, each in the same run:
  * <ul>
@@ -49,12 +49,15 @@ import ai.djl.ndarray.types.Shape;
  * ./mvnw -B -q -pl integration-tests exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.quarkiverse.memit.it.HttpServingBenchmark -Dexec.args="/tmp/random-gptj 1,4,8,16 2"
  * </pre>
+ *
+ * Any checkpoint the application serves will do, e.g. the GPT-J-6B shape ({@code FullSizeCheckpointTool}):
+ * {@code -Dexec.args="/data/gptj-6b 8 1 8"}.
  */
 public final class HttpServingBenchmark {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final HttpClient HTTP = HttpClient.newHttpClient();
-    private static final int NEW_TOKENS = 64;
+    private static int newTokens = 64;
 
     private HttpServingBenchmark() {
     }
@@ -82,18 +85,24 @@ public final class HttpServingBenchmark {
         int[] clients = Arrays.stream((args.length > 1 ? args[1] : "1,4,8,16").split(",")).mapToInt(Integer::parseInt)
                 .toArray();
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 2;
+        newTokens = args.length > 3 ? Integer.parseInt(args[3]) : 64;
         Path module = Files.isDirectory(Path.of("integration-tests")) ? Path.of("integration-tests") : Path.of(".");
         module = module.toAbsolutePath().normalize();
         System.setProperty("memit.app.dir", module.toString());
         System.setProperty("memit.app.jar", module.resolve("target/quarkus-app/quarkus-run.jar").toString());
         System.setProperty("memit.app.djl-cache", module.resolve("target/djl-cache").toString());
-        long weightBytes = Files.size(checkpoint.resolve("model.safetensors"));
+        long weightBytes = 0;
+        try (Stream<Path> files = Files.list(checkpoint)) {
+            for (Path f : files.filter(f -> f.toString().endsWith(".safetensors")).toList()) {
+                weightBytes += Files.size(f);
+            }
+        }
         double bandwidth = bandwidth();
         double bound = bandwidth / weightBytes;
         Path work = Files.createTempDirectory("memit-serving-bench");
         System.out.printf(Locale.ROOT, "%s: %.0f MB of weights; %d new tokens per request, %d requests per client; "
                 + "read bandwidth %.1f GB/s → decode bound %.1f steps/s; load average %s%n%n", checkpoint,
-                weightBytes / 1e6, NEW_TOKENS, rounds, bandwidth / 1e9, bound, loadAverage());
+                weightBytes / 1e6, newTokens, rounds, bandwidth / 1e9, bound, loadAverage());
         Map<Integer, Run> side = new TreeMap<>();
         Map<Integer, Run> stat = new TreeMap<>();
         Map<Integer, Run> continuous = new TreeMap<>();
@@ -131,7 +140,7 @@ public final class HttpServingBenchmark {
         return PackagedApp.start(work.resolve(mode + ".log"), List.of("quarkus.memit.model.path=" + checkpoint,
                 "quarkus.memit.journal.dir=" + work.resolve(mode + "-journal"),
                 // serving only: no edits, no broker
-                "quarkus.memit.edit.stats.corpus=", "kafka.bootstrap.servers=localhost:1",
+                "quarkus.memit.edit.enabled=false", "kafka.bootstrap.servers=localhost:1",
                 "quarkus.log.category.\"org.apache.kafka\".level=ERROR",
                 "quarkus.memit.serving.continuous-batching=" + continuous, "quarkus.memit.serving.max-batch=16",
                 "quarkus.memit.generation.max-prompts=64"));
@@ -187,7 +196,7 @@ public final class HttpServingBenchmark {
 
     /** One streamed request; its latency ends at {@code [DONE]}, its tokens are its {@code usage}'s. */
     private static Answer request(PackagedApp app, List<String> prompts) throws Exception {
-        String body = JSON.writeValueAsString(Map.of("prompt", prompts, "max_tokens", NEW_TOKENS, "temperature", 0,
+        String body = JSON.writeValueAsString(Map.of("prompt", prompts, "max_tokens", newTokens, "temperature", 0,
                 "stream", true, "stream_options", Map.of("include_usage", true)));
         HttpRequest request = HttpRequest.newBuilder(URI.create("http://localhost:" + app.port() + "/v1/completions"))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build();

@@ -6,9 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.URL;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
 
@@ -16,7 +13,6 @@ import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.data.message.SystemMessage;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.model.chat.response.ChatResponse;
-import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiLanguageModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
@@ -70,26 +66,11 @@ class OpenAiClientTest {
     @Test
     void streamingChatModelReceivesThePiecesOfTheAnswer() throws Exception {
         Completion expected = reference.generator.complete(PROMPT, GenerationOptions.greedy(12));
-        List<String> pieces = new CopyOnWriteArrayList<>();
-        CompletableFuture<ChatResponse> done = new CompletableFuture<>();
+        StreamedChat streamed = new StreamedChat();
         OpenAiStreamingChatModel.builder().baseUrl(v1.toString()).apiKey("none").modelName("gptj").temperature(0.0)
-                .maxTokens(12).build().chat(PROMPT, new StreamingChatResponseHandler() {
-                    @Override
-                    public void onPartialResponse(String piece) {
-                        pieces.add(piece);
-                    }
-
-                    @Override
-                    public void onCompleteResponse(ChatResponse response) {
-                        done.complete(response);
-                    }
-
-                    @Override
-                    public void onError(Throwable error) {
-                        done.completeExceptionally(error);
-                    }
-                });
-        ChatResponse response = done.get(120, TimeUnit.SECONDS);
+                .maxTokens(12).build().chat(PROMPT, streamed);
+        List<String> pieces = streamed.pieces;
+        ChatResponse response = streamed.response();
         assertEquals(expected.text().stripLeading(), String.join("", pieces));
         assertEquals(expected.text().stripLeading(), response.aiMessage().text());
         assertTrue(pieces.size() > 1, "streamed in pieces: " + pieces);
