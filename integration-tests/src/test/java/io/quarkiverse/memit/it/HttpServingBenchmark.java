@@ -62,13 +62,14 @@ public final class HttpServingBenchmark {
     private HttpServingBenchmark() {
     }
 
-    /** One request's latency, time to its first text and tokens generated. */
+    /** One request's latency, time to its first text and tokens generated (over all its prompts). */
     private record Answer(double seconds, double firstText, int tokens) {
     }
 
-    private record Run(double seconds, List<Answer> answers) {
+    /** A measured run: its requests' tokens, and each client's latency and first text (once per prompt). */
+    private record Run(double seconds, long tokens, List<Answer> answers) {
         double tokensPerSecond() {
-            return answers.stream().mapToInt(Answer::tokens).sum() / seconds;
+            return tokens / seconds;
         }
 
         double latency(double p) {
@@ -166,7 +167,8 @@ public final class HttpServingBenchmark {
             for (Future<List<Answer>> f : futures) {
                 answers.addAll(f.get());
             }
-            return new Run((System.nanoTime() - start) / 1e9, answers);
+            return new Run((System.nanoTime() - start) / 1e9, answers.stream().mapToLong(Answer::tokens).sum(),
+                    answers);
         } finally {
             pool.shutdownNow();
         }
@@ -176,17 +178,19 @@ public final class HttpServingBenchmark {
     private static Run staticBatch(PackagedApp app, int c, int rounds) throws Exception {
         long start = System.nanoTime();
         List<Answer> answers = new ArrayList<>();
+        long tokens = 0;
         for (int r = 0; r < rounds; r++) {
             List<String> prompts = new ArrayList<>();
             for (int i = 0; i < c; i++) {
                 prompts.add(prompt(i * rounds + r));
             }
             Answer a = request(app, prompts);
+            tokens += a.tokens();
             for (int i = 0; i < c; i++) {
-                answers.add(new Answer(a.seconds(), a.firstText(), a.tokens() / c));
+                answers.add(a); // every client of the batch waits for the whole request
             }
         }
-        return new Run((System.nanoTime() - start) / 1e9, answers);
+        return new Run((System.nanoTime() - start) / 1e9, tokens, answers);
     }
 
     private static String prompt(int i) {

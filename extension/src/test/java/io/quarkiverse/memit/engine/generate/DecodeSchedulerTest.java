@@ -30,7 +30,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.FfnOutWeights;
-import io.quarkiverse.memit.engine.model.TinyModels;
 import io.quarkiverse.memit.engine.model.Tokenizer;
 
 /** Continuous batching on random-init checkpoints: each sequence gets the tokens it gets alone. */
@@ -38,6 +37,7 @@ class DecodeSchedulerTest {
 
     @TempDir
     static Path dir;
+    private static TinyPair models;
     private static NDManager manager;
     private static Tokenizer tokenizer;
     private static CausalLm gptj;
@@ -45,18 +45,16 @@ class DecodeSchedulerTest {
 
     @BeforeAll
     static void load() throws IOException {
-        manager = CausalLm.pytorch().newBaseManager();
-        gptj = CausalLm.load(TinyModels.checkpoint(dir.resolve("gptj"), TinyModels.gptj(), 31), manager);
-        neox = CausalLm.load(TinyModels.checkpoint(dir.resolve("neox"), TinyModels.neox(false), 32), manager);
-        tokenizer = Tokenizer.load(dir.resolve("gptj"));
+        models = TinyPair.load(dir, 31);
+        manager = models.manager();
+        tokenizer = models.tokenizer();
+        gptj = models.gptj();
+        neox = models.neox();
     }
 
     @AfterAll
     static void close() {
-        tokenizer.close();
-        gptj.close();
-        neox.close();
-        manager.close();
+        models.close();
     }
 
     private static long[] prompt(int length, int seed) {

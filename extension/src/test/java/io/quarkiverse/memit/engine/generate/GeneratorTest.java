@@ -25,7 +25,6 @@ import ai.djl.ndarray.NDManager;
 import io.quarkiverse.memit.engine.model.CausalLm;
 import io.quarkiverse.memit.engine.model.ForwardRequest;
 import io.quarkiverse.memit.engine.model.ModelConfig;
-import io.quarkiverse.memit.engine.model.TinyModels;
 import io.quarkiverse.memit.engine.model.Tokenizer;
 
 /** Decoding on random-init checkpoints of both architectures, loaded from disk with their tokenizer. */
@@ -33,6 +32,7 @@ class GeneratorTest {
 
     @TempDir
     static Path dir;
+    private static TinyPair models;
     private static NDManager manager;
     private static Tokenizer tokenizer;
     private static CausalLm gptj;
@@ -40,18 +40,16 @@ class GeneratorTest {
 
     @BeforeAll
     static void load() throws IOException {
-        manager = CausalLm.pytorch().newBaseManager();
-        gptj = CausalLm.load(TinyModels.checkpoint(dir.resolve("gptj"), TinyModels.gptj(), 21), manager);
-        neox = CausalLm.load(TinyModels.checkpoint(dir.resolve("neox"), TinyModels.neox(false), 22), manager);
-        tokenizer = Tokenizer.load(dir.resolve("gptj"));
+        models = TinyPair.load(dir, 21);
+        manager = models.manager();
+        tokenizer = models.tokenizer();
+        gptj = models.gptj();
+        neox = models.neox();
     }
 
     @AfterAll
     static void close() {
-        tokenizer.close();
-        gptj.close();
-        neox.close();
-        manager.close();
+        models.close();
     }
 
     private static CausalLm model(String name) {

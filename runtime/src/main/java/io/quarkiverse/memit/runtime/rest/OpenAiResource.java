@@ -121,7 +121,8 @@ public class OpenAiResource {
         boolean stream = request.stream();
         boolean usage = request.includeUsage();
         List<String> texts = request.prompts();
-        Batch batch = batch(texts, n, request.options(model.defaults(), List.of("max_tokens"), List.of()), "prompts × n");
+        Batch batch = batch(texts, n, request.options(model.defaults(), List.of("max_tokens"), List.of()), "prompt",
+                "prompts × n");
         String completionId = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
         if (stream) {
@@ -174,7 +175,7 @@ public class OpenAiResource {
         ChatPrompt prompt = ChatPrompt.of(request.messages());
         GenerationOptions options = request.options(model.defaults(), List.of("max_completion_tokens", "max_tokens"),
                 prompt.stop());
-        Batch batch = batch(List.of(prompt.text()), n, options, "choices (n)");
+        Batch batch = batch(List.of(prompt.text()), n, options, "messages", "choices (n)");
         String completionId = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
         if (stream) {
@@ -284,14 +285,17 @@ public class OpenAiResource {
         }
     }
 
-    private Batch batch(List<String> texts, int n, GenerationOptions options, String what) {
+    /**
+     * @param param the request field the texts come from, named when one cannot be completed
+     * @param what the sequences as the client calls them, named when there are too many
+     */
+    private Batch batch(List<String> texts, int n, GenerationOptions options, String param, String what) {
         RequestLimits.checkPrompts(texts.size() * n, what, config.generation());
         List<long[]> encoded;
         try {
             encoded = model.encode(texts);
         } catch (IllegalArgumentException e) {
-            throw OpenAiException.invalid(texts.size() == 1 && what.startsWith("choices") ? "messages" : "prompt",
-                    e.getMessage());
+            throw OpenAiException.invalid(param, e.getMessage());
         }
         List<long[]> sequences = new ArrayList<>(encoded.size() * n);
         for (long[] p : encoded) {
