@@ -25,9 +25,11 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
 
 /**
  * Continuous batching: one decoding thread runs every sequence submitted to it, one token per sequence per step, in
- * as few forward passes as the weights they are pinned to allow. Between steps, waiting sequences are admitted (their
- * prompts prefilled together, then their keys and values appended to the running batch's cache) and finished or
- * cancelled ones leave, freeing their rows at once.
+ * as few forward passes as the weights they are pinned to allow. Between steps, waiting sequences are admitted and
+ * finished or cancelled ones leave, freeing their rows at once. Admitted prompts are prefilled in the running batch's
+ * next step, in the same pass ({@link CausalLm#forwardPacked}): the step reads the weights once for both, so an
+ * admission does not hold the running sequences up for a pass of its own. Their keys and values then join the
+ * batch's cache.
  * <p>
  * Sequences pinned to different weight generations are never in one forward pass: each generation has its own
  * running batch (its own cache), and the thread steps them in turn. A sequence decodes on the generation it was
@@ -70,7 +72,10 @@ public final class DecodeScheduler implements AutoCloseable {
         Listener NONE = new Listener() {
         };
 
-        /** A forward pass of {@code rows} sequences on {@code generation}: a prefill or a decode step. */
+        /**
+         * A forward pass of {@code rows} sequences on {@code generation}, each giving one token: a prefill of
+         * admitted sequences alone, or a decode step (which may prefill sequences admitted into it as well).
+         */
         default void onPass(long generation, int rows, boolean prefill, long nanos) {
         }
 
@@ -304,10 +309,15 @@ public final class DecodeScheduler implements AutoCloseable {
                     }
                     running.addAndGet(admitted.size());
                 }
-                prefill(admitted);
-                for (Group g : new ArrayList<>(groups.values())) {
-                    step(g);
+                Map<Long, List<Sequence>> joining = new LinkedHashMap<>();
+                for (Sequence s : admitted) {
+                    joining.computeIfAbsent(s.pin.generation(), g -> new ArrayList<>()).add(s);
                 }
+                for (Group g : new ArrayList<>(groups.values())) {
+                    step(g, joining.getOrDefault(g.generation, List.of()));
+                    joining.remove(g.generation);
+                }
+                joining.values().forEach(this::prefill);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -335,54 +345,36 @@ public final class DecodeScheduler implements AutoCloseable {
         left.forEach(s -> s.result.completeExceptionally(new IllegalStateException("the decoding scheduler closed")));
     }
 
-    /** Prefills newly admitted sequences, one right-padded pass per generation, and adds them to its batch. */
-    private void prefill(List<Sequence> admitted) {
-        Map<Long, List<Sequence>> byGeneration = new LinkedHashMap<>();
-        for (Sequence s : admitted) {
-            byGeneration.computeIfAbsent(s.pin.generation(), g -> new ArrayList<>()).add(s);
+    /** Prefills sequences admitted on a generation that has no running batch, in one right-padded pass. */
+    private void prefill(List<Sequence> list) {
+        long generation = list.get(0).pin.generation();
+        Group g = new Group(generation, list.get(0).pin.weights(), model.manager().newSubManager());
+        groups.put(generation, g);
+        long start = System.nanoTime();
+        KvCache cache = newCache(g, list.size());
+        try {
+            ForwardRequest request = prefillRequest(list, cache).logits(ForwardRequest.Logits.LAST).ffnOut(g.weights)
+                    .resultManager(g.manager);
+            float[] logits = logits(model.forward(request).logits());
+            listener.onPass(generation, list.size(), true, System.nanoTime() - start);
+            cache = join(g, list, take(list, logits), cache);
+        } catch (RuntimeException e) {
+            fail(list, e);
+        } finally {
+            if (cache != null) {
+                cache.close();
+            }
         }
-        byGeneration.forEach((generation, list) -> {
-            Group g = groups.get(generation);
-            if (g == null) {
-                g = new Group(generation, list.get(0).pin.weights(), model.manager().newSubManager());
-                groups.put(generation, g);
-            }
-            long start = System.nanoTime();
-            KvCache cache = new KvCache(g.manager, model.config().nLayers(), list.size());
-            try {
-                List<long[]> prompts = list.stream().map(s -> s.prompt).toList();
-                ForwardRequest request = ForwardRequest.rightPadded(prompts, model.config().eosTokenId())
-                        .logits(ForwardRequest.Logits.LAST).cache(cache).ffnOut(g.weights).resultManager(g.manager);
-                float[] logits = logits(model.forward(request).logits());
-                listener.onPass(generation, list.size(), true, System.nanoTime() - start);
-                int[] keep = take(list, logits);
-                if (keep.length > 0) {
-                    cache.retain(keep);
-                    if (g.cache == null) {
-                        g.cache = cache;
-                        cache = null;
-                    } else {
-                        g.cache.append(cache);
-                    }
-                    for (int i : keep) {
-                        g.rows.add(list.get(i));
-                    }
-                }
-            } catch (RuntimeException e) {
-                fail(list, e);
-            } finally {
-                if (cache != null) {
-                    cache.close();
-                }
-            }
-            if (g.rows.isEmpty()) {
-                closeGroup(g);
-            }
-        });
+        if (g.rows.isEmpty()) {
+            closeGroup(g);
+        }
     }
 
-    /** One decode step of a generation's batch: cancelled rows leave first, finished ones after. */
-    private void step(Group g) {
+    /**
+     * One decode step of a generation's batch, prefilling {@code joining} (admitted on that generation) in the same
+     * pass: cancelled rows leave first, finished ones after.
+     */
+    private void step(Group g, List<Sequence> joining) {
         List<Integer> live = new ArrayList<>();
         for (int i = 0; i < g.rows.size(); i++) {
             Sequence s = g.rows.get(i);
@@ -397,6 +389,9 @@ public final class DecodeScheduler implements AutoCloseable {
         }
         if (g.rows.isEmpty()) {
             closeGroup(g);
+            if (!joining.isEmpty()) {
+                prefill(joining);
+            }
             return;
         }
         int n = g.rows.size();
@@ -407,22 +402,74 @@ public final class DecodeScheduler implements AutoCloseable {
             lengths[i] = 1;
         }
         long start = System.nanoTime();
+        KvCache cache = joining.isEmpty() ? null : newCache(g, joining.size());
+        List<Sequence> running = new ArrayList<>(g.rows);
         try {
-            ForwardRequest request = ForwardRequest.tokens(next, lengths).logits(ForwardRequest.Logits.ALL)
-                    .cache(g.cache).ffnOut(g.weights).resultManager(g.manager);
-            float[] logits = logits(model.forward(request).logits());
-            listener.onPass(g.generation, n, false, System.nanoTime() - start);
+            ForwardRequest decode = ForwardRequest.tokens(next, lengths).cache(g.cache);
+            float[] logits;
+            float[] joined = null;
+            if (cache == null) {
+                logits = logits(model.forward(decode.logits(ForwardRequest.Logits.ALL).ffnOut(g.weights)
+                        .resultManager(g.manager)).logits());
+            } else {
+                List<NDArray> both = model.forwardPacked(List.of(decode, prefillRequest(joining, cache)), g.weights,
+                        g.manager);
+                logits = logits(both.get(0));
+                joined = logits(both.get(1));
+            }
+            listener.onPass(g.generation, n + joining.size(), false, System.nanoTime() - start);
             int[] keep = take(g.rows, logits);
             if (keep.length < n) {
                 keep(g, keep);
             }
+            if (joined != null) {
+                cache = join(g, joining, take(joining, joined), cache);
+            }
         } catch (RuntimeException e) {
-            fail(g.rows, e);
+            running.addAll(joining);
+            fail(running, e);
             g.rows.clear();
+        } finally {
+            if (cache != null) {
+                cache.close();
+            }
         }
         if (g.rows.isEmpty()) {
             closeGroup(g);
         }
+    }
+
+    private KvCache newCache(Group g, int rows) {
+        return new KvCache(g.manager, model.config().nLayers(), rows);
+    }
+
+    /** The right-padded prompts of {@code list}, extending {@code cache}. */
+    private ForwardRequest prefillRequest(List<Sequence> list, KvCache cache) {
+        return ForwardRequest.rightPadded(list.stream().map(s -> s.prompt).toList(), model.config().eosTokenId())
+                .cache(cache);
+    }
+
+    /**
+     * Adds the rows {@code keep} of prefilled {@code list} (their keys and values in {@code cache}) to the batch;
+     * returns the cache if the batch did not take it over (for the caller to close), else null.
+     */
+    private KvCache join(Group g, List<Sequence> list, int[] keep, KvCache cache) {
+        if (keep.length == 0) {
+            return cache;
+        }
+        cache.retain(keep);
+        for (int i : keep) {
+            g.rows.add(list.get(i));
+        }
+        if (g.cache == null || g.rows.size() == keep.length) {
+            if (g.cache != null) {
+                g.cache.close();
+            }
+            g.cache = cache;
+            return null;
+        }
+        g.cache.append(cache);
+        return cache;
     }
 
     /** Samples each sequence's next token from its logits; finishes those that end; returns the indices going on. */

@@ -9,12 +9,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -39,15 +41,13 @@ import io.quarkiverse.memit.engine.internal.NativeArrays;
 public abstract sealed class CausalLm implements AutoCloseable permits GptJ, GptNeoX {
 
     private static final Logger LOG = LoggerFactory.getLogger(CausalLm.class);
-    /** Added to masked attention scores; large enough that exp underflows to 0, finite so no row becomes NaN. */
-    private static final float MASKED = -1e30f;
 
     protected final ModelConfig config;
     protected final TensorNames names;
     protected final NDManager manager;
     private final ModelWeights weights;
     private final Rotary rotary;
-    protected final Scalars scalars;
+    final Scalars scalars;
     /** Every block's MLP weights, looked up once. */
     private final Proj[] ffnIn;
     private final Proj[] ffnOut;
@@ -333,17 +333,62 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
      * {@link #gradientCollector()} only.
      */
     public ForwardResult forward(ForwardRequest r) {
+        return recordingAsCollected(() -> pass(r));
+    }
+
+    /** Runs {@code body} recording for autograd inside a {@link #gradientCollector()} only. */
+    private static <T> T recordingAsCollected(Supplier<T> body) {
         boolean record = COLLECTING.get();
         boolean mode = JniUtils.isGradMode();
         if (mode != record) {
             JniUtils.setGradMode(record);
         }
         try {
-            return pass(r);
+            return body.get();
         } finally {
             if (mode != record) {
                 JniUtils.setGradMode(mode);
             }
+        }
+    }
+
+    /**
+     * Runs several requests as one pass on the same FFN matrices: norms, products and the MLP on all their tokens at
+     * once, attention per request, each against its own cache (extended as {@link #forward} extends it). When the
+     * pass is bound by reading the weights, as decoding is, prefilling new rows beside a decode step costs little more
+     * than their arithmetic. Each request must start at the embedding, run every block and have no hooks; its
+     * result is the logits at each row's last real token.
+     *
+     * @param ffnOut the FFN output matrices for all of them (null: the checkpoint's)
+     * @param out owns the results
+     * @return per request, its logits [batch, vocab]
+     */
+    public List<NDArray> forwardPacked(List<ForwardRequest> requests, FfnOutWeights ffnOut, NDManager out) {
+        Pass.checkPackable(requests);
+        return recordingAsCollected(() -> packedPass(requests, ffnOut, out));
+    }
+
+    private List<NDArray> packedPass(List<ForwardRequest> requests, FfnOutWeights ffnOut, NDManager out) {
+        try (NDManager tmp = out.newSubManager(); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            Pass pass = new Pass(tmp, requests, ffnOut != null ? ffnOut : FfnOutWeights.OWN, rotary);
+            NDArray h = embed(pass);
+            for (int layer = 0; layer < config.nLayers(); layer++) {
+                h = blockInOwnScope(layer, h, pass, null);
+            }
+            NDArray logits = logits(lastTokens(h, pass), tmp);
+            List<NDArray> each = new ArrayList<>(requests.size());
+            long row = 0;
+            for (Pass.Segment segment : pass.segments) {
+                NDArray part = logits.get(new NDIndex("{}:{}", row, row + segment.batch));
+                row += segment.batch;
+                keep(out, part);
+                each.add(part);
+                if (segment.request.cache != null) {
+                    segment.request.cache.advance(segment.seq, segment.request.lengths);
+                }
+            }
+            return each;
         }
     }
 
@@ -373,7 +418,7 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         FfnOutWeights ffnOut = r.ffnOut != null ? r.ffnOut : FfnOutWeights.OWN;
         try (NDManager tmp = out.newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            Pass pass = new Pass(tmp, r, ffnOut);
+            Pass pass = new Pass(tmp, List.of(r), ffnOut, rotary);
             // h: [batch, seq, d_model]
             NDArray h;
             if (r.startHidden != null) {
@@ -449,14 +494,17 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
 
     private NDArray embed(Pass pass) {
         long[] flat = new long[pass.batch * pass.seq];
-        for (int b = 0; b < pass.batch; b++) {
-            for (int t = 0; t < pass.seq; t++) {
-                long id = pass.request.tokens[b][t];
-                if (t < pass.request.lengths[b] && (id < 0 || id >= config.vocabSize())) {
-                    throw new IllegalArgumentException("token id " + id + " at (" + b + ", " + t + ") outside vocabulary of "
-                            + config.vocabSize());
+        for (Pass.Segment segment : pass.segments) {
+            ForwardRequest r = segment.request;
+            for (int b = 0; b < segment.batch; b++) {
+                for (int t = 0; t < segment.seq; t++) {
+                    long id = r.tokens[b][t];
+                    if (t < r.lengths[b] && (id < 0 || id >= config.vocabSize())) {
+                        throw new IllegalArgumentException("token id " + id + " at (" + b + ", " + t
+                                + ") outside vocabulary of " + config.vocabSize());
+                    }
+                    flat[segment.offset + b * segment.seq + t] = Math.floorMod(id, config.vocabSize()); // padding: any id
                 }
-                flat[b * pass.seq + t] = Math.floorMod(id, config.vocabSize()); // padding may hold any id
             }
         }
         if (!(weights.stored(names.embedding()) instanceof ModelWeights.Dense)) {
@@ -475,12 +523,15 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
     }
 
     private NDArray lastTokens(NDArray h, Pass pass) {
-        long[] idx = new long[pass.batch];
-        for (int b = 0; b < pass.batch; b++) {
-            if (pass.request.lengths[b] == 0) {
-                throw new IllegalArgumentException("row " + b + " has no token to take logits from");
+        long[] idx = new long[Arrays.stream(pass.segments).mapToInt(s -> s.batch).sum()];
+        int i = 0;
+        for (Pass.Segment segment : pass.segments) {
+            for (int b = 0; b < segment.batch; b++) {
+                if (segment.request.lengths[b] == 0) {
+                    throw new IllegalArgumentException("row " + b + " has no token to take logits from");
+                }
+                idx[i++] = segment.offset + (long) b * segment.seq + segment.request.lengths[b] - 1;
             }
-            idx[b] = (long) b * pass.seq + pass.request.lengths[b] - 1;
         }
         return rows(h.reshape(pass.batch * pass.seq, config.dModel()), idx, pass.tmp);
     }
@@ -582,17 +633,42 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
         };
     }
 
-    /** Applies rotary position embeddings. x: [batch, heads, seq, head_dim]. */
-    protected NDArray rotary(NDArray x, Pass pass) {
-        return rotary.apply(x, pass.cos, pass.sin);
+    /**
+     * One segment's rows of the attention projections ([batch, seq, ·] each, as {@link #block} computed them) as q, k
+     * and v: [batch, heads, seq, head_dim], before rotary.
+     */
+    protected abstract NDList queriesKeysValues(NDList projections, int batch, int seq);
+
+    /**
+     * Attention of the pass's tokens, each segment's against its own rows and cache: {@code projections} are the
+     * attention projections of the residual stream ([..., ·], laid out as the stream); returns [..., d_model].
+     */
+    protected NDArray attention(int layer, NDList projections, Pass pass) {
+        if (!pass.packed()) {
+            return attention(layer, projections, pass.segments[0]);
+        }
+        NDList contexts = new NDList(pass.segments.length);
+        for (Pass.Segment segment : pass.segments) {
+            NDList rows = new NDList(projections.size());
+            for (NDArray p : projections) {
+                rows.add(p.get(new NDIndex(":, {}:{}", segment.offset, segment.offset + segment.tokens()))
+                        .reshape(segment.batch, segment.seq, p.getShape().get(2)));
+            }
+            contexts.add(attention(layer, rows, segment).reshape(1, segment.tokens(), config.dModel()));
+        }
+        return NDArrays.concat(contexts, 1);
     }
 
     /**
-     * Scaled dot-product attention with the pass's causal + padding mask, extending the KV cache when there is one.
-     * q, k, v: [batch, heads, seq, head_dim] (rotary applied); returns [batch, seq, d_model].
+     * Scaled dot-product attention with the segment's causal + padding mask, extending its KV cache when there is
+     * one; projections [batch, seq, ·]; returns [batch, seq, d_model].
      */
-    protected NDArray attention(int layer, NDArray q, NDArray k, NDArray v, Pass pass) {
-        KvCache cache = pass.request.cache;
+    private NDArray attention(int layer, NDList projections, Pass.Segment segment) {
+        NDList qkv = queriesKeysValues(projections, segment.batch, segment.seq);
+        NDArray q = rotary.apply(qkv.get(0), segment.cos, segment.sin);
+        NDArray k = rotary.apply(qkv.get(1), segment.cos, segment.sin);
+        NDArray v = qkv.get(2);
+        KvCache cache = segment.request.cache;
         if (cache != null) {
             if (cache.keys(layer) != null) {
                 k = cache.keys(layer).concat(k, 2);
@@ -604,80 +680,11 @@ public abstract sealed class CausalLm implements AutoCloseable permits GptJ, Gpt
             }
         }
         // scores: [batch, heads, seq, slots]
-        NDArray scores = q.matMul(k.swapAxes(2, 3)).mul(scalars.attentionScale).add(pass.mask);
+        NDArray scores = q.matMul(k.swapAxes(2, 3)).mul(scalars.attentionScale).add(segment.mask);
         NDArray context = scores.softmax(3).matMul(v);
-        return context.transpose(0, 2, 1, 3).reshape(pass.batch, pass.seq, config.dModel());
-    }
-
-    /** [batch, seq, d_model] -> [batch, heads, seq, head_dim]. */
-    protected NDArray heads(NDArray x, Pass pass) {
-        return x.reshape(pass.batch, pass.seq, config.nHeads(), config.headDim()).transpose(0, 2, 1, 3);
+        return context.transpose(0, 2, 1, 3).reshape(segment.batch, segment.seq, config.dModel());
     }
 
     /** True for GPT-J's rotate-every-two layout, false for NeoX's rotate-half. */
     protected abstract boolean interleavedRotary();
-
-    /** Per-pass tables: positions, the additive attention mask and rotary cos/sin. */
-    protected final class Pass {
-        final NDManager tmp;
-        final ForwardRequest request;
-        final FfnOutWeights ffnOut;
-        final int batch;
-        final int seq;
-        /** [batch, 1, seq, slots] additive. */
-        final NDArray mask;
-        /** [batch, 1, seq, rotary_dim]. */
-        final NDArray cos;
-        final NDArray sin;
-
-        Pass(NDManager tmp, ForwardRequest request, FfnOutWeights ffnOut) {
-            this.tmp = tmp;
-            this.request = request;
-            this.ffnOut = ffnOut;
-            this.batch = request.batch();
-            this.seq = request.seqLen();
-            KvCache cache = request.cache;
-            int past = cache == null ? 0 : cache.slots();
-            int slots = past + seq;
-            float[] m = new float[batch * seq * slots];
-            int[][] positions = new int[batch][seq];
-            for (int b = 0; b < batch; b++) {
-                boolean[] pastReal = cache == null ? new boolean[0] : cache.slotMask()[b];
-                int firstPosition = cache == null ? 0 : cache.nextPosition(b);
-                for (int t = 0; t < seq; t++) {
-                    positions[b][t] = firstPosition + t;
-                    int base = (b * seq + t) * slots;
-                    for (int j = 0; j < slots; j++) {
-                        boolean real = j < past ? pastReal[j] : j - past < request.lengths[b];
-                        boolean causal = j <= past + t;
-                        m[base + j] = real && causal ? 0f : MASKED;
-                    }
-                }
-            }
-            this.mask = NativeArrays.owned(tmp.create(m, new Shape(batch, 1, seq, slots)));
-            NDList tables = rotary.dims() == 0 ? null : rotary.tables(positions, tmp);
-            this.cos = tables == null ? null : tables.get(0);
-            this.sin = tables == null ? null : tables.get(1);
-        }
-    }
-
-    /** Constants as 0-d tensors kept alive by the model (Number overloads are unsafe on an autograd path). */
-    protected static final class Scalars {
-        /** 2z = x·(linear + cubic·x²) for the tanh GELUs' argument z. */
-        final NDArray geluTanhLinear;
-        final NDArray geluTanhCubic;
-        final NDArray geluFastLinear;
-        final NDArray geluFastCubic;
-        final NDArray attentionScale;
-
-        Scalars(NDManager m, int headDim) {
-            double sqrtTwoOverPi = Math.sqrt(2.0 / Math.PI);
-            geluTanhLinear = m.create((float) (2 * sqrtTwoOverPi));
-            geluTanhCubic = m.create((float) (2 * sqrtTwoOverPi * 0.044715));
-            geluFastLinear = m.create((float) (2 * 0.7978845608));
-            geluFastCubic = m.create((float) (2 * 0.7978845608 * 0.044715));
-            attentionScale = m.create((float) (1.0 / Math.sqrt(headDim)));
-        }
-    }
-
 }

@@ -1,6 +1,7 @@
 package io.quarkiverse.memit.engine.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 
 /**
@@ -31,12 +32,19 @@ final class GptJ extends CausalLm {
         // h: [batch, seq, d_model]
         Block b = blocks[layer];
         NDArray x = layerNorm(h, b.ln1(), pass);
-        NDArray q = rotary(heads(linear(x, b.q(), pass), pass), pass);
-        NDArray k = rotary(heads(linear(x, b.k(), pass), pass), pass);
-        NDArray v = heads(linear(x, b.v(), pass), pass);
-        NDArray attn = linear(attention(layer, q, k, v, pass), b.out(), pass);
+        NDList projections = new NDList(linear(x, b.q(), pass), linear(x, b.k(), pass), linear(x, b.v(), pass));
+        NDArray attn = linear(attention(layer, projections, pass), b.out(), pass);
         NDArray ffn = mlp(layer, x, pass);
         return attn.add(ffn).add(h);
+    }
+
+    @Override
+    protected NDList queriesKeysValues(NDList projections, int batch, int seq) {
+        NDList heads = new NDList(3);
+        for (NDArray p : projections) {
+            heads.add(p.reshape(batch, seq, config.nHeads(), config.headDim()).transpose(0, 2, 1, 3));
+        }
+        return heads;
     }
 
     @Override

@@ -34,13 +34,7 @@ final class GptNeoX extends CausalLm {
         // h: [batch, seq, d_model]
         Block b = blocks[layer];
         NDArray x = layerNorm(h, b.inputNorm(), pass);
-        // qkv: [batch, seq, 3·d_model] -> [batch, heads, seq, 3·head_dim], per head [q | k | v]
-        NDArray qkv = linear(x, b.qkv(), pass)
-                .reshape(pass.batch, pass.seq, config.nHeads(), 3 * config.headDim()).transpose(0, 2, 1, 3);
-        NDList parts = qkv.split(3, 3);
-        NDArray q = rotary(parts.get(0), pass);
-        NDArray k = rotary(parts.get(1), pass);
-        NDArray attn = linear(attention(layer, q, k, parts.get(2), pass), b.dense(), pass);
+        NDArray attn = linear(attention(layer, new NDList(linear(x, b.qkv(), pass)), pass), b.dense(), pass);
         if (config.parallelResidual()) {
             NDArray ffn = mlp(layer, layerNorm(h, b.postAttentionNorm(), pass), pass);
             return ffn.add(attn).add(h);
@@ -48,6 +42,13 @@ final class GptNeoX extends CausalLm {
         NDArray afterAttention = attn.add(h);
         NDArray ffn = mlp(layer, layerNorm(afterAttention, b.postAttentionNorm(), pass), pass);
         return ffn.add(afterAttention);
+    }
+
+    @Override
+    protected NDList queriesKeysValues(NDList projections, int batch, int seq) {
+        // [batch, seq, 3·d_model] -> [batch, heads, seq, 3·head_dim], per head [q | k | v]
+        return projections.singletonOrThrow().reshape(batch, seq, config.nHeads(), 3 * config.headDim())
+                .transpose(0, 2, 1, 3).split(3, 3);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.quarkiverse.memit.engine.bench;
 
+import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -67,8 +68,9 @@ public final class LifelongExperiment {
                     CounterFactEvaluator.Options.DEFAULTS.withFluency(false));
             System.out.printf(Locale.ROOT, "toy %s, %d updates in batches of %d, edited layers %s%n%n", name, n, size,
                     hparams.layers());
-            StringBuilder header = new StringBuilder("| run | ES | PS | NS | edit seconds (consolidating) |");
-            StringBuilder rule = new StringBuilder("|---|---:|---:|---:|---:|");
+            StringBuilder header = new StringBuilder(
+                    "| run | ES | PS | NS | edit seconds (consolidating) | edit CPU seconds (consolidating) |");
+            StringBuilder rule = new StringBuilder("|---|---:|---:|---:|---:|---:|");
             for (int a = 0; a < n; a += 100) {
                 header.append(" ES ").append(a + 1).append('–').append(Math.min(n, a + 100)).append(" |");
                 rule.append("---:|");
@@ -77,7 +79,9 @@ public final class LifelongExperiment {
             System.out.println(rule);
             for (String run : runs) {
                 long start = System.nanoTime();
+                long cpuStart = cpuNanos();
                 double consolidating = 0; // seconds in joint solves
+                double consolidatingCpu = 0;
                 try (NDManager m = manager.newSubManager()) {
                     FfnOutWeights weights = null;
                     List<Delta> deltas = new ArrayList<>();
@@ -103,6 +107,7 @@ public final class LifelongExperiment {
                                 if (consolidated && done % every == 0) {
                                     // the joint solve of everything so far, its keys protected instead of the batches'
                                     long c0 = System.nanoTime();
+                                    long cpu0 = cpuNanos();
                                     preserved.forEach(solver::forget);
                                     preserved.clear();
                                     Delta joint = memit.execute(ToyEditBench.rewrites(cases.subList(0, b + step)), null, m,
@@ -112,17 +117,19 @@ public final class LifelongExperiment {
                                     solver.preserve("joint-" + b, joint);
                                     preserved.add("joint-" + b);
                                     consolidating += (System.nanoTime() - c0) / 1e9;
+                                    consolidatingCpu += (cpuNanos() - cpu0) / 1e9;
                                 }
                             }
                         }
                     }
                     double seconds = (System.nanoTime() - start) / 1e9;
+                    double cpuSeconds = (cpuNanos() - cpuStart) / 1e9;
                     CounterFactEvaluator.Evaluation e = weights == null ? evaluator.evaluate(cases)
                             : evaluator.evaluate(cases, weights);
                     CounterFactMetrics metrics = e.metrics();
-                    StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "| %s | %.1f | %.1f | %.1f | %.0f (%.0f) |",
+                    StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "| %s | %.1f | %.1f | %.1f | %.0f (%.0f) | %.0f (%.0f) |",
                             run, 100 * metrics.efficacyScore().mean(), 100 * metrics.paraphraseScore().mean(),
-                            100 * metrics.neighborhoodScore().mean(), seconds, consolidating));
+                            100 * metrics.neighborhoodScore().mean(), seconds, consolidating, cpuSeconds, consolidatingCpu));
                     for (int a = 0; a < n; a += 100) {
                         List<CaseResult> bucket = e.cases().subList(a, Math.min(n, a + 100));
                         double es = bucket.stream().filter(c -> c.rewrite().get(0).newBeatsTrue()).count()
@@ -134,5 +141,14 @@ public final class LifelongExperiment {
                 }
             }
         }
+    }
+
+    /**
+     * CPU time of the whole process, libtorch's threads included: unlike wall-clock seconds it does not grow while
+     * other work shares the machine or the run is paused.
+     */
+    private static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
     }
 }

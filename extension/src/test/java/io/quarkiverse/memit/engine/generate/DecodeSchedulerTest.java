@@ -109,6 +109,50 @@ class DecodeSchedulerTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = { "gptj", "neox" })
+    void anAdmissionIsPrefilledInTheRunningBatchsStep(String name) throws Exception {
+        CausalLm model = name.equals("gptj") ? gptj : neox;
+        Generator alone = new Generator(model, tokenizer);
+        GenerationOptions longer = GenerationOptions.greedy(12).withStopAtEos(false);
+        GenerationOptions shorter = GenerationOptions.greedy(5).withStopAtEos(false);
+        long[] first = prompt(6, 11);
+        long[] second = prompt(9, 12);
+        long[] third = prompt(2, 13);
+        long[] expectedFirst = alone.generateIds(List.of(first), longer, TokenListener.NONE, null).get(0).tokens();
+        long[] expectedSecond = alone.generateIds(List.of(second), shorter, TokenListener.NONE, null).get(0).tokens();
+        long[] expectedThird = alone.generateIds(List.of(third), shorter, TokenListener.NONE, null).get(0).tokens();
+        List<String> passes = new CopyOnWriteArrayList<>();
+        AtomicReference<DecodeScheduler> scheduler = new AtomicReference<>();
+        AtomicReference<DecodeScheduler.Sequence> later = new AtomicReference<>();
+        AtomicReference<DecodeScheduler.Sequence> last = new AtomicReference<>();
+        AtomicInteger released = new AtomicInteger();
+        DecodeScheduler.Listener joinAtSecondStep = new DecodeScheduler.Listener() {
+            @Override
+            public void onPass(long generation, int rows, boolean prefill, long nanos) {
+                passes.add((prefill ? "prefill " : "step ") + rows);
+                if (passes.size() == 2) {
+                    // submitted on the decoding thread between two steps: admitted into the next one
+                    later.set(scheduler.get().submit(second, 1, shorter, TokenListener.NONE, pin(1, null, released)));
+                } else if (passes.size() == 4) {
+                    last.set(scheduler.get().submit(third, 2, shorter, TokenListener.NONE, pin(1, null, released)));
+                }
+            }
+        };
+        try (DecodeScheduler s = new DecodeScheduler(model, tokenizer, new DecodeScheduler.Options(4, 4), joinAtSecondStep)) {
+            scheduler.set(s);
+            Completion c = s.submit(first, 0, longer, TokenListener.NONE, pin(1, null, released)).result()
+                    .get(60, TimeUnit.SECONDS);
+            assertArrayEquals(expectedFirst, c.tokens(), "the running sequence");
+            assertArrayEquals(expectedSecond, later.get().result().get(60, TimeUnit.SECONDS).tokens(), "the admitted one");
+            assertArrayEquals(expectedThird, last.get().result().get(60, TimeUnit.SECONDS).tokens(), "the next one");
+            assertEquals(List.of("prefill 1", "step 1", "step 2", "step 2", "step 3"), passes.subList(0, 5),
+                    "admissions join a step: no pass of their own");
+            assertEquals(1, passes.stream().filter(p -> p.startsWith("prefill")).count(), passes.toString());
+            assertEquals(3, released.get());
+        }
+    }
+
     @Test
     void aRequestsPromptsAreDecodedTogetherAndReleasedOnce() {
         Generator alone = new Generator(gptj, tokenizer);

@@ -112,6 +112,49 @@ class ForwardBehaviourTest {
 
     @ParameterizedTest
     @MethodSource("models")
+    void aPackedPassGivesEachRequestWhatItGetsAlone(String name) {
+        CausalLm model = MODELS.get(name);
+        int vocab = model.config().vocabSize();
+        int layers = model.config().nLayers();
+        List<long[]> running = List.of(randomTokens(11, 21), randomTokens(6, 22));
+        List<long[]> admitted = List.of(randomTokens(4, 23), randomTokens(9, 24), randomTokens(1, 25));
+        try (NDManager m = manager.newSubManager();
+                KvCache decodeAlone = new KvCache(m, layers, 2); KvCache decodePacked = new KvCache(m, layers, 2);
+                KvCache prefillAlone = new KvCache(m, layers, 3); KvCache prefillPacked = new KvCache(m, layers, 3)) {
+            logits(model, ForwardRequest.rightPadded(running, 0).cache(decodeAlone), m);
+            logits(model, ForwardRequest.rightPadded(running, 0).cache(decodePacked), m);
+            long[][] next = { { 5 }, { 17 } };
+            int[] one = { 1, 1 };
+            float[] decode = logits(model, ForwardRequest.tokens(next, one).cache(decodeAlone), m);
+            float[] prefill = logits(model, ForwardRequest.rightPadded(admitted, 0).cache(prefillAlone)
+                    .logits(ForwardRequest.Logits.LAST), m);
+            List<NDArray> packed = model.forwardPacked(List.of(ForwardRequest.tokens(next, one).cache(decodePacked),
+                    ForwardRequest.rightPadded(admitted, 0).cache(prefillPacked)), null, m);
+            double maxDiff = Math.max(maxAbsDiff(decode, 0, packed.get(0).toFloatArray(), 0, 2 * vocab),
+                    maxAbsDiff(prefill, 0, packed.get(1).toFloatArray(), 0, 3 * vocab));
+            // the caches were extended alike: the next step on each gives the same logits
+            long[][] after = { { 3 }, { 8 }, { 13 } };
+            int[] ones = { 1, 1, 1 };
+            float[] decodeNext = logits(model, ForwardRequest.tokens(new long[][] { { 2 }, { 9 } }, one).cache(decodeAlone), m);
+            float[] prefillNext = logits(model, ForwardRequest.tokens(after, ones).cache(prefillAlone), m);
+            List<NDArray> packedNext = model.forwardPacked(List.of(
+                    ForwardRequest.tokens(new long[][] { { 2 }, { 9 } }, one).cache(decodePacked),
+                    ForwardRequest.tokens(after, ones).cache(prefillPacked)), null, m);
+            maxDiff = Math.max(maxDiff, maxAbsDiff(decodeNext, 0, packedNext.get(0).toFloatArray(), 0, 2 * vocab));
+            maxDiff = Math.max(maxDiff, maxAbsDiff(prefillNext, 0, packedNext.get(1).toFloatArray(), 0, 3 * vocab));
+            assertEquals(13, decodePacked.nextPosition(0));
+            assertEquals(10, prefillPacked.nextPosition(1));
+            assertTrue(maxDiff <= 1e-5, name + ": the packed pass differs from the requests alone by " + maxDiff);
+            IllegalArgumentException hooked = assertThrows(IllegalArgumentException.class,
+                    () -> model.forwardPacked(List.of(ForwardRequest.tokens(next, one),
+                            ForwardRequest.tokens(next, one).hook(new ForwardHook.FfnKeyCapture(0,
+                                    new TokenPositions(new int[] { 0 }, new int[] { 0 })))), null, m));
+            assertTrue(hooked.getMessage().contains("packed request 1"), hooked.getMessage());
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("models")
     void rightPaddingDoesNotChangeRealTokens(String name) {
         CausalLm model = MODELS.get(name);
         int vocab = model.config().vocabSize();
