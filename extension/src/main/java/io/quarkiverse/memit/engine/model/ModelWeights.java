@@ -26,6 +26,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
 import io.quarkiverse.memit.engine.internal.NativeArrays;
 
@@ -324,16 +325,26 @@ final class ModelWeights implements AutoCloseable {
     }
 
     /**
-     * {@code x Wᵀ + b} for a float32 {@code W} of shape [out, in] and x [..., in], owned by x's manager. Computed as
-     * {@code (W xᵀ)ᵀ}: with W the left operand, libtorch's CPU product reads it at close to the memory bandwidth for
-     * the few rows of a decode step (about twice as fast as {@code x Wᵀ} at 4 to 16 rows, as fast for a long
-     * prefill), the same sums in another order.
+     * Most rows {@link #product} multiplies as {@code (W xᵀ)ᵀ}; above, as {@code x Wᵀ} (where libtorch's CPU product
+     * is the faster of the two: {@code ProductBenchmark}).
+     */
+    static final long WEIGHT_FIRST_ROWS = 64;
+
+    /**
+     * {@code x Wᵀ + b} for a float32 {@code W} of shape [out, in] and x [..., in], owned by x's manager. Up to
+     * {@link #WEIGHT_FIRST_ROWS} rows (a decode step's) it is computed as {@code (W xᵀ)ᵀ}: with W the left operand,
+     * libtorch's CPU product reads it faster for a few rows; for more (a prefill, an edit's passes) as written, which
+     * is faster there. The same sums in another order.
      */
     static NDArray product(NDArray x, NDArray w, NDArray b) {
         Shape shape = x.getShape();
         long in = shape.get(shape.dimension() - 1);
         long out = w.getShape().get(0);
-        NDArray transposed = w.matMul(x.reshape(shape.size() / in, in).transpose());
+        long rows = shape.size() / in;
+        if (rows > WEIGHT_FIRST_ROWS) {
+            return (b == null ? Linear.linear(x, w) : Linear.linear(x, w, b)).singletonOrThrow();
+        }
+        NDArray transposed = w.matMul(x.reshape(rows, in).transpose());
         transposed.attach(x.getManager()); // the product belongs to w's manager: the model's
         NDArray y = transposed.transpose();
         if (b != null) {

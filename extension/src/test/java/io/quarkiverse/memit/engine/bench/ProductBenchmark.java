@@ -6,18 +6,20 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.core.Linear;
 import io.quarkiverse.memit.engine.model.CausalLm;
 
 /**
  * The two ways to multiply a few rows by a weight matrix on the CPU, over the matrices of one decode step of the
  * random GPT-J shape {@link ServingBenchmark} serves (8 layers of q, k, v, out [1024 × 1024], fc_in [4096 × 1024],
- * fc_out [1024 × 4096]: 403 MB of float32): {@code x Wᵀ} as written, and {@code (W xᵀ)ᵀ}, the weight as the left
- * operand, as the model computes it. Reports ms per step for each row count, against the bound of reading the
- * weights once at the memory bandwidth measured in the same run.
+ * fc_out [1024 × 4096]: 403 MB of float32): {@code x Wᵀ} as written (libtorch's {@code linear}), and {@code (W xᵀ)ᵀ},
+ * the weight as the left operand. The model takes the second up to 64 rows and the first above (the crossover this
+ * measures). Reports ms per step for each row count, against the bound of reading the weights once at the memory
+ * bandwidth measured in the same run.
  *
  * <pre>
  * ./mvnw -B -q -pl extension test-compile exec:java -Dexec.classpathScope=test \
- *     -Dexec.mainClass=io.quarkiverse.memit.engine.bench.ProductBenchmark [-Dexec.args="1,2,4,8,16,64,512"]
+ *     -Dexec.mainClass=io.quarkiverse.memit.engine.bench.ProductBenchmark [-Dexec.args="1,2,4,8,16,32,64,128,512"]
  * </pre>
  */
 public final class ProductBenchmark {
@@ -32,7 +34,7 @@ public final class ProductBenchmark {
 
     public static void main(String[] args) {
         ToyEditBench.offlineDjl();
-        String[] rowCounts = (args.length > 0 ? args[0] : "1,2,4,8,16,64,512").split(",");
+        String[] rowCounts = (args.length > 0 ? args[0] : "1,2,4,8,16,32,64,128,512").split(",");
         try (NDManager root = CausalLm.pytorch().newBaseManager()) {
             NDArray[] weights = new NDArray[LAYERS * 6];
             long bytes = 0;
@@ -72,7 +74,8 @@ public final class ProductBenchmark {
                 long t = System.nanoTime();
                 for (NDArray w : weights) {
                     NDArray x = w.getShape().get(1) == D_FF ? wide : narrow;
-                    NDArray y = weightFirst ? w.matMul(x.transpose()).transpose() : x.matMul(w.transpose());
+                    NDArray y = weightFirst ? w.matMul(x.transpose()).transpose()
+                            : Linear.linear(x, w).singletonOrThrow();
                     y.attach(m);
                     y.toFloatArray(); // waits for the product
                 }
