@@ -67,7 +67,9 @@ final class Pass {
     }
 
     final NDManager tmp;
-    /** The pass's first request: a packed pass's requests have no hooks, start and stop, so its are theirs. */
+    /**
+     * The pass's first request, whose hooks, start and stop the blocks read (a packed pass's requests have none).
+     */
     final ForwardRequest request;
     final FfnOutWeights ffnOut;
     final Segment[] segments;
