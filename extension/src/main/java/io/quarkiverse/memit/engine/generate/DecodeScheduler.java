@@ -403,20 +403,14 @@ public final class DecodeScheduler implements AutoCloseable {
         }
         long start = System.nanoTime();
         KvCache cache = joining.isEmpty() ? null : newCache(g, joining.size());
-        List<Sequence> running = new ArrayList<>(g.rows);
+        List<Sequence> inPass = new ArrayList<>(g.rows);
+        inPass.addAll(joining);
         try {
             ForwardRequest decode = ForwardRequest.tokens(next, lengths).cache(g.cache);
-            float[] logits;
-            float[] joined = null;
-            if (cache == null) {
-                logits = logits(model.forward(decode.logits(ForwardRequest.Logits.ALL).ffnOut(g.weights)
-                        .resultManager(g.manager)).logits());
-            } else {
-                List<NDArray> both = model.forwardPacked(List.of(decode, prefillRequest(joining, cache)), g.weights,
-                        g.manager);
-                logits = logits(both.get(0));
-                joined = logits(both.get(1));
-            }
+            List<NDArray> out = model.forwardPacked(cache == null ? List.of(decode)
+                    : List.of(decode, prefillRequest(joining, cache)), g.weights, g.manager);
+            float[] logits = logits(out.get(0));
+            float[] joined = cache == null ? null : logits(out.get(1));
             listener.onPass(g.generation, n + joining.size(), false, System.nanoTime() - start);
             int[] keep = take(g.rows, logits);
             if (keep.length < n) {
@@ -426,8 +420,7 @@ public final class DecodeScheduler implements AutoCloseable {
                 cache = join(g, joining, take(joining, joined), cache);
             }
         } catch (RuntimeException e) {
-            running.addAll(joining);
-            fail(running, e);
+            fail(inPass, e);
             g.rows.clear();
         } finally {
             if (cache != null) {
@@ -461,7 +454,7 @@ public final class DecodeScheduler implements AutoCloseable {
         for (int i : keep) {
             g.rows.add(list.get(i));
         }
-        if (g.cache == null || g.rows.size() == keep.length) {
+        if (g.cache == null || g.rows.size() == keep.length) { // no batch yet, or all its earlier rows left
             if (g.cache != null) {
                 g.cache.close();
             }
