@@ -168,7 +168,10 @@ class ReplicasIT {
             producer.send(new ProducerRecord<>(cluster.updatesTopic(), id, update)).get();
         }
         Map<String, List<String>> out = outcomes(PATIENCE, Set.of(id));
-        assertEquals(List.of("DUPLICATE"), out.get(id), out.toString());
+        // a rebalance (r5 rejoining the group) can deliver the record again before its offset is committed: each
+        // delivery is reported, and every report is a duplicate
+        assertFalse(out.get(id).isEmpty(), out.toString());
+        assertTrue(out.get(id).stream().allMatch("DUPLICATE"::equals), out.toString());
         awaitSameBatches(List.copyOf(sent.keySet()));
         assertExactlyOnce();
     }
