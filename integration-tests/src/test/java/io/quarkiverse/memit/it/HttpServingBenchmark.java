@@ -51,7 +51,7 @@ import ai.djl.ndarray.types.Shape;
  * </pre>
  *
  * Any checkpoint the application serves will do, e.g. the GPT-J-6B shape ({@code FullSizeCheckpointTool}):
- * {@code -Dexec.args="/data/gptj-6b 8 1 8"}.
+ * {@code -Dexec.args="/data/gptj-6b 8 1 64"}.
  */
 public final class HttpServingBenchmark {
 
@@ -127,7 +127,7 @@ public final class HttpServingBenchmark {
             for (Map.Entry<String, Run> e : List.of(Map.entry("side by side", side.get(c)),
                     Map.entry("continuous", continuous.get(c)), Map.entry("static", stat.get(c)))) {
                 Run r = e.getValue();
-                System.out.printf(Locale.ROOT, "| %d | %s | %.1f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |%n", c,
+                System.out.printf(Locale.ROOT, "| %d | %s | %.2f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |%n", c,
                         e.getKey(), r.tokensPerSecond(), r.tokensPerSecond() / side.get(c).tokensPerSecond(),
                         r.tokensPerSecond() / stat.get(c).tokensPerSecond(), bound * c, r.latency(50), r.latency(99),
                         r.firstText(50));
