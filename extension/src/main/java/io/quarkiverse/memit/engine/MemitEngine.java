@@ -497,6 +497,11 @@ public final class MemitEngine implements AutoCloseable {
             public Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent, TargetCache cache) {
                 return memit.execute(rewrites, base, parent, cache);
             }
+
+            @Override
+            public String targetIdentity() {
+                return memit.targetIdentity();
+            }
         };
     }
 

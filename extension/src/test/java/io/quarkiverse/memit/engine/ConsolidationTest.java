@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,6 +43,16 @@ class ConsolidationTest {
         return out;
     }
 
+    private static void assertAnswered(MemitEngine engine, List<Rewrite> rewrites) {
+        for (Rewrite r : rewrites) {
+            String answer = MemitEngineTest.answer(engine, r.filledPrompt());
+            String target = r.target().strip();
+            // three tokens: the target's start, or the target followed by more
+            assertTrue(!answer.isEmpty() && (target.startsWith(answer) || answer.startsWith(target.split(" ")[0])),
+                    r + " answers " + answer);
+        }
+    }
+
     private MemitEngine open(String journal, EditSettings.Statistics statistics) {
         return MemitEngine.open(EditingFixtures.toyGptj(), dir.resolve(journal), MemitEngineTest.toyOptions(dir, statistics));
     }
@@ -64,13 +75,7 @@ class ConsolidationTest {
             ModelEditor.Applied c1 = engine.consolidate("c1", ModelEditor.Check.NONE);
             assertEquals(List.of("b1", "b2", "b3"), engine.batch("c1").consolidates());
             assertTrue(engine.batch("c1").eventIds().isEmpty(), "the events stay those of their batches");
-            for (Rewrite r : all.subList(0, 5)) {
-                String answer = MemitEngineTest.answer(engine, r.filledPrompt());
-                String target = r.target().strip();
-                // three tokens: the target's start, or the target followed by more
-                assertTrue(!answer.isEmpty() && (target.startsWith(answer) || answer.startsWith(target.split(" ")[0])),
-                        r + " answers " + answer);
-            }
+            assertAnswered(engine, all.subList(0, 5));
             assertEquals(afterB3, engine.batch("b3").checksums());
             // undoing the consolidation serves the sequential weights again, bit for bit
             engine.undoLastBatch();
@@ -97,6 +102,35 @@ class ConsolidationTest {
             }
             assertEquals(afterC2, follower.batch("c2").checksums(), "the follower serves the editor's weights");
             assertEquals(6, follower.liveBatches().size());
+        }
+    }
+
+    @Test
+    void targetsKeptBesideTheJournalSpareTheirOptimisationAfterARestart() throws IOException {
+        List<Rewrite> all = rewrites(9, 13);
+        EditSettings.Statistics stats = new EditSettings.Statistics.Corpus(CORPUS, 400, 64);
+        Path kept = dir.resolve("editor").resolve(ModelEditor.TARGETS_FILE);
+        try (MemitEngine engine = open("editor", stats)) {
+            engine.apply("b1", List.of("e1"), all.subList(0, 2), ModelEditor.Check.NONE);
+            engine.apply("b2", List.of("e2"), all.subList(2, 3), ModelEditor.Check.NONE);
+            assertEquals(3, engine.consolidate("c1", ModelEditor.Check.NONE).targetsOptimised());
+        }
+        assertTrue(Files.size(kept) > 0, "kept beside the journal");
+        try (MemitEngine again = open("editor", stats)) {
+            again.apply("b3", List.of("e3"), all.subList(3, 4), ModelEditor.Check.NONE);
+            ModelEditor.Applied c2 = again.consolidate("c2", ModelEditor.Check.NONE);
+            assertEquals(1, c2.targetsOptimised(), "only the new rewrite's: the three earlier ones read from the file");
+            assertAnswered(again, all);
+        }
+        // a damaged file is set aside: every target is optimised again
+        byte[] bytes = Files.readAllBytes(kept);
+        bytes[bytes.length - 10] ^= 0x10;
+        Files.write(kept, bytes);
+        try (MemitEngine again = open("editor", stats)) {
+            again.undoLastBatch();
+            ModelEditor.Applied c2 = again.consolidate("c2-again", ModelEditor.Check.NONE);
+            assertEquals(4, c2.targetsOptimised());
+            assertAnswered(again, all);
         }
     }
 }

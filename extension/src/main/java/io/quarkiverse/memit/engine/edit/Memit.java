@@ -204,6 +204,14 @@ public final class Memit {
     }
 
     /**
+     * What the targets it optimises depend on besides the weights and the hyperparameters: the context templates and
+     * the options (all of them, so that any change of them optimises targets afresh).
+     */
+    public String targetIdentity() {
+        return "templates " + templates().groups() + "\noptions " + options;
+    }
+
+    /**
      * Checks a batch against this model: no two rewrites of the same subject and prompt, every prompt (with each
      * context template and the target) within the model's context, a target that has tokens, a fact token inside
      * every prompt.

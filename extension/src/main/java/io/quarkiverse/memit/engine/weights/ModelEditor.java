@@ -1,5 +1,7 @@
 package io.quarkiverse.memit.engine.weights;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -18,6 +20,7 @@ import io.quarkiverse.memit.engine.edit.PreservingKeySolver;
 import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.edit.TargetCache;
 import io.quarkiverse.memit.engine.edit.TargetStats;
+import io.quarkiverse.memit.engine.internal.Messages;
 import io.quarkiverse.memit.engine.journal.BaseIdentity;
 import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.engine.journal.EditJournal;
@@ -60,6 +63,15 @@ public final class ModelEditor {
         /** As above, with targets optimised earlier on {@code base} in {@code cache}; by default not used. */
         default Delta execute(List<Rewrite> rewrites, FfnOutWeights base, NDManager parent, TargetCache cache) {
             return execute(rewrites, base, parent);
+        }
+
+        /**
+         * What the targets depend on besides the weights (hyperparameters, context templates, options), so that
+         * targets kept in a file are reused only by the same computation; null if the targets are not to be kept
+         * across restarts.
+         */
+        default String targetIdentity() {
+            return null;
         }
     }
 
@@ -128,13 +140,16 @@ public final class ModelEditor {
     /**
      * One applied batch.
      *
+     * @param targetsOptimised rewrites whose targets were optimised for it: all of a batch's; a consolidation's new
+     *        ones (the others' targets are kept from earlier consolidations)
      * @param computeNanos computing the delta (MEMIT)
      * @param prepareNanos building the new generation's matrices and their checksums
      * @param journalNanos writing and forcing the journal record
      * @param publishNanos the swap
      */
     public record Applied(String batchId, long parentGeneration, long generation, Map<Integer, String> checksums,
-            List<TargetStats> targetStats, long computeNanos, long prepareNanos, long journalNanos, long publishNanos) {
+            List<TargetStats> targetStats, int targetsOptimised, long computeNanos, long prepareNanos, long journalNanos,
+            long publishNanos) {
     }
 
     /**
@@ -158,12 +173,19 @@ public final class ModelEditor {
     public record Compacted(Path checkpointDir, EditJournal journal, long generation) {
     }
 
+    /** The file beside the journal that keeps the targets of the last consolidation's rewrites. */
+    public static final String TARGETS_FILE = "base-targets.bin";
+
     private final EditableModel model;
     private final DeltaComputation computation;
     private final String hyperparametersJson;
     private final PreservingKeySolver solver;
-    /** The live rewrites' targets on the base weights, from earlier consolidations: each optimises only new ones. */
-    private final TargetCache baseTargets = new TargetCache();
+    /**
+     * The live rewrites' targets on the base weights, from earlier consolidations: each optimises only new ones. Kept
+     * in {@value #TARGETS_FILE} beside the journal, read at the first consolidation after a start.
+     */
+    private TargetCache baseTargets = new TargetCache();
+    private boolean baseTargetsRead;
     private final Listener listener;
     private final OnChecksumMismatch onChecksumMismatch;
     private volatile EditJournal journal;
@@ -337,8 +359,8 @@ public final class ModelEditor {
             if (solver != null) {
                 solver.preserve(batchId, delta);
             }
-            return new Applied(batchId, parent.id(), next.id(), next.checksums(), computed.targetStats(), t1 - t0, t2 - t1,
-                    t3 - t2, t4 - t3);
+            return new Applied(batchId, parent.id(), next.id(), next.checksums(), computed.targetStats(), rewrites.size(),
+                    t1 - t0, t2 - t1, t3 - t2, t4 - t3);
         }
     }
 
@@ -445,8 +467,11 @@ public final class ModelEditor {
             }
             boolean done = false;
             try {
+                readBaseTargets(j);
                 baseTargets.retain(joint);
+                long optimisedBefore = baseTargets.optimised();
                 Delta computed = computation.execute(joint, model.baseWeights(), work, baseTargets);
+                int optimised = (int) (baseTargets.optimised() - optimisedBefore);
                 List<Rewrite> columns = new ArrayList<>(joint);
                 List<Delta.Factors> jointFactors = computed.factors();
                 List<List<Delta.Factors>> withdrawn = new ArrayList<>();
@@ -479,9 +504,11 @@ public final class ModelEditor {
                 listener.onPhase(Phase.PUBLISHED, batchId);
                 preserve(j, record, delta);
                 done = true;
-                LOG.info("Consolidated {} ({} rewrites) into {}: generation {}", ids, joint.size(), batchId, next.id());
-                return new Applied(batchId, parent.id(), next.id(), next.checksums(), computed.targetStats(), t1 - t0,
-                        t2 - t1, at[0] - t2, at[1] - at[0]);
+                writeBaseTargets(j);
+                LOG.info("Consolidated {} ({} rewrites, {} targets optimised) into {}: generation {}", ids, joint.size(),
+                        optimised, batchId, next.id());
+                return new Applied(batchId, parent.id(), next.id(), next.checksums(), computed.targetStats(), optimised,
+                        t1 - t0, t2 - t1, at[0] - t2, at[1] - at[0]);
             } finally {
                 if (!done && solver != null) {
                     for (BatchRecord b : effective) {
@@ -492,6 +519,52 @@ public final class ModelEditor {
                 }
             }
         }
+    }
+
+    /** How many rewrites' targets on the base weights are kept for the next consolidation. */
+    public synchronized int heldTargets() {
+        return baseTargets.size();
+    }
+
+    /** The targets kept beside {@code j} by an earlier run, if they were optimised as this editor would. */
+    private void readBaseTargets(EditJournal j) {
+        String identity = targetIdentity(j);
+        if (baseTargetsRead || identity == null) {
+            return;
+        }
+        baseTargetsRead = true;
+        Path file = j.file().resolveSibling(TARGETS_FILE);
+        if (baseTargets.size() > 0 || !Files.exists(file)) {
+            return;
+        }
+        try {
+            baseTargets = TargetCache.read(file, identity);
+            LOG.info("Read the targets of {} rewrites on the base weights from {}", baseTargets.size(), file);
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("Not using the kept targets ({}): every rewrite's target is optimised again", Messages.reason(e));
+        }
+    }
+
+    /** Keeps the targets beside {@code j}; a failure costs only their optimisation after a restart. */
+    private void writeBaseTargets(EditJournal j) {
+        String identity = targetIdentity(j);
+        if (identity == null) {
+            return;
+        }
+        Path file = j.file().resolveSibling(TARGETS_FILE);
+        try {
+            baseTargets.write(file, identity);
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("Could not keep the targets in {} ({}): they are optimised again after a restart", file,
+                    Messages.reason(e));
+        }
+    }
+
+    private String targetIdentity(EditJournal j) {
+        String computed = computation.targetIdentity();
+        return computed == null ? null
+                : "base " + j.base() + " at generation " + j.baseGeneration() + "\nhyperparameters " + hyperparametersJson
+                        + "\n" + computed;
     }
 
     /** The pinned generation, which must be the journal's last. */
@@ -679,6 +752,9 @@ public final class ModelEditor {
         EditJournal fresh = EditJournal.create(journalDir, BaseIdentity.of(checkpointDir), generation,
                 old.appliedEventIds(), options);
         model.rebaseOnCurrent();
+        // targets optimised on the old base do not hold on the new one
+        baseTargets.clear();
+        baseTargetsRead = false;
         journal = fresh;
         old.close();
         LOG.info("Compacted generation {} into {} with a fresh journal {}", generation, checkpointDir, fresh.file());

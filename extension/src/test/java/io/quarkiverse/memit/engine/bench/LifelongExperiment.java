@@ -24,7 +24,8 @@ import io.quarkiverse.memit.engine.model.Tokenizer;
 /**
  * A stream of CounterFact updates applied in small batches, one after another, as a served model receives them;
  * scored after the stream on every update (efficacy, paraphrase and neighborhood scores, and efficacy by age bucket of
- * 100, oldest first), against the unedited model and one batch of all of them:
+ * 100, oldest first), against the unedited model and one batch of all of them, and each consolidation's size (live
+ * rewrites, targets optimised) and cost:
  * <ul>
  * <li>{@code memit}: each batch solved with MEMIT on the weights the earlier ones left, their keys protected;</li>
  * <li>{@code alphaedit}: the same with AlphaEdit's null-space solve;</li>
@@ -77,11 +78,13 @@ public final class LifelongExperiment {
             }
             System.out.println(header);
             System.out.println(rule);
+            List<String> consolidations = new ArrayList<>();
             for (String run : runs) {
                 long start = System.nanoTime();
                 long cpuStart = cpuNanos();
                 double consolidating = 0; // seconds in joint solves
                 double consolidatingCpu = 0;
+                List<String> joints = new ArrayList<>(); // each consolidation's size and cost
                 try (NDManager m = manager.newSubManager()) {
                     FfnOutWeights weights = null;
                     List<Delta> deltas = new ArrayList<>();
@@ -110,14 +113,19 @@ public final class LifelongExperiment {
                                     long cpu0 = cpuNanos();
                                     preserved.forEach(solver::forget);
                                     preserved.clear();
+                                    int held = baseTargets.size();
                                     Delta joint = memit.execute(ToyEditBench.rewrites(cases.subList(0, b + step)), null, m,
                                             baseTargets);
                                     deltas.add(joint);
                                     weights = joint.asFfnOutWeights(model, m);
                                     solver.preserve("joint-" + b, joint);
                                     preserved.add("joint-" + b);
-                                    consolidating += (System.nanoTime() - c0) / 1e9;
-                                    consolidatingCpu += (cpuNanos() - cpu0) / 1e9;
+                                    double s = (System.nanoTime() - c0) / 1e9;
+                                    double cpu = (cpuNanos() - cpu0) / 1e9;
+                                    consolidating += s;
+                                    consolidatingCpu += cpu;
+                                    joints.add(String.format(Locale.ROOT, "| %s | %d | %d | %.1f | %.1f | %.3f |", run,
+                                            b + step, b + step - held, s, cpu, cpu / (b + step)));
                                 }
                             }
                         }
@@ -137,8 +145,15 @@ public final class LifelongExperiment {
                         row.append(String.format(Locale.ROOT, " %.1f |", 100 * es));
                     }
                     System.out.println(row);
+                    consolidations.addAll(joints);
                     deltas.forEach(Delta::close);
                 }
+            }
+            if (!consolidations.isEmpty()) {
+                System.out.printf(Locale.ROOT, "%nconsolidations%n%n");
+                System.out.println("| run | live rewrites | targets optimised | seconds | CPU seconds | CPU s per live rewrite |");
+                System.out.println("|---|---:|---:|---:|---:|---:|");
+                consolidations.forEach(System.out::println);
             }
         }
     }

@@ -163,13 +163,22 @@ public interface EditConfig {
     int deadLetterMaxBytes();
 
     /**
-     * Consolidate after this many batches since the last consolidation (0: only on demand, {@code POST
-     * /memit/consolidate}): the rewrites of every batch in effect are solved again jointly on the base weights and
-     * served as one more batch, so that a stream of small batches keeps its earlier edits. Its cost grows with the
-     * edits in effect (one MEMIT batch of all of them); updates arriving meanwhile wait in the queue.
+     * Consolidate after this many batches since the last consolidation (0: not by batches; a consolidation can
+     * always be asked for with {@code POST /memit/consolidate}): the rewrites of every batch in effect are solved
+     * again jointly on the base weights and served as one more batch, so that a stream of small batches keeps its
+     * earlier edits. Counted in the journal, so a restart does not reset the count. Its cost grows with the edits in
+     * effect (their keys and correction rounds; targets are optimised once per rewrite); updates arriving meanwhile
+     * wait in the queue. After a consolidation that failed (e.g. refused by the guard), the count starts again.
      */
     @WithDefault("0")
     int consolidateEvery();
+
+    /**
+     * Consolidate once the batches since the last consolidation hold this many rewrites (0: not by rewrites); with
+     * {@code consolidate-every} too, whichever comes first.
+     */
+    @WithDefault("0")
+    int consolidateAfterRewrites();
 
     /**
      * The lowest efficacy an update may have and be reported applied: the probability of its new target after its

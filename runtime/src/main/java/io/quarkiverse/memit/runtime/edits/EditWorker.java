@@ -26,6 +26,7 @@ import io.quarkiverse.memit.engine.edit.EditCancelledException;
 import io.quarkiverse.memit.engine.edit.InvalidRewriteException;
 import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.internal.Messages;
+import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.engine.weights.EditorThreads;
 import io.quarkiverse.memit.engine.weights.ModelEditor;
 import io.quarkiverse.memit.runtime.EditsUnavailableException;
@@ -95,8 +96,8 @@ public class EditWorker {
     private final AtomicLong batches = new AtomicLong();
     /** Jobs taken while a batch was filling, run after it. */
     private final List<Pending> jobs = new ArrayList<>();
-    /** Batches applied since the last consolidation (editing thread only). */
-    private int sinceConsolidation;
+    /** The last batch in effect when a consolidation failed: batches up to it do not count again (editing thread). */
+    private String failedConsolidationAfter;
     private UpdateParser parser;
     private ExecutorService thread;
     private volatile boolean running;
@@ -246,7 +247,7 @@ public class EditWorker {
             }
             try {
                 apply(batch);
-                if (config.edit().consolidateEvery() > 0 && ++sinceConsolidation >= config.edit().consolidateEvery()) {
+                if (consolidationDue()) {
                     try {
                         consolidateNow();
                     } catch (RuntimeException e) {
@@ -361,18 +362,45 @@ public class EditWorker {
         CanaryGuard guard = new CanaryGuard(engine, config.guard());
         try {
             ModelEditor.Applied applied = deltas.asEditor(() -> engine.consolidate(id, guard));
-            sinceConsolidation = 0;
+            failedConsolidationAfter = null;
             metrics.generation(applied.generation());
-            LOG.infof("Consolidation %s: the batches in effect solved again jointly in %d ms, serving generation %d", id,
-                    applied.computeNanos() / 1_000_000, applied.generation());
+            LOG.infof("Consolidation %s: the batches in effect solved again jointly (%d rewrites' targets optimised) in"
+                    + " %d ms, serving generation %d", id, applied.targetsOptimised(), applied.computeNanos() / 1_000_000,
+                    applied.generation());
             return applied.generation();
         } catch (IllegalStateException e) {
             LOG.debugf("No consolidation: %s", e.getMessage());
             throw e;
         } catch (RuntimeException e) {
+            List<BatchRecord> live = engine.liveBatches();
+            failedConsolidationAfter = live.isEmpty() ? null : live.get(live.size() - 1).batchId();
             LOG.warnf("Consolidation %s failed, the served weights are unchanged: %s", id, Messages.reason(e));
             throw e;
         }
+    }
+
+    /**
+     * Whether the batches in effect since the last consolidation (or since the last failed one) reach
+     * {@code consolidate-every} batches or {@code consolidate-after-rewrites} rewrites.
+     */
+    private boolean consolidationDue() {
+        int every = config.edit().consolidateEvery();
+        int rewrites = config.edit().consolidateAfterRewrites();
+        if (every <= 0 && rewrites <= 0) {
+            return false;
+        }
+        List<BatchRecord> live = served.engine().liveBatches();
+        int batches = 0;
+        int held = 0;
+        for (int i = live.size() - 1; i >= 0; i--) {
+            BatchRecord b = live.get(i);
+            if (b.consolidation() || b.batchId().equals(failedConsolidationAfter)) {
+                break;
+            }
+            batches++;
+            held += b.rewrites().size();
+        }
+        return (every > 0 && batches >= every) || (rewrites > 0 && held >= rewrites);
     }
 
     private void applyOnce(List<Pending> pending) {

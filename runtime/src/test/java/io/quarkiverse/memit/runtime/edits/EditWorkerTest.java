@@ -126,6 +126,35 @@ class EditWorkerTest {
     }
 
     @Test
+    void theBatchesSinceTheLastConsolidationAreCountedInTheJournalAcrossARestart() throws Exception {
+        Map<String, String> p = TestConfig.toyWithEdits(dir);
+        p.put("quarkus.memit.edit.linger", "0s");
+        p.put("quarkus.memit.edit.batch-size", "1");
+        p.put("quarkus.memit.edit.consolidate-every", "3");
+        start(p);
+        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("r1", "Nekeil Krandpudrouk",
+                "{} competes in", "baseball"))).status());
+        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("r2", "Pyzom Tiakrail",
+                "{} competes in", "tennis"))).status());
+        stop();
+        // by rewrites now: the two before the restart count
+        p.put("quarkus.memit.edit.consolidate-every", "0");
+        p.put("quarkus.memit.edit.consolidate-after-rewrites", "3");
+        start(p);
+        assertEquals(2, served.engine().liveBatches().size());
+        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("r3", "Nekeil Krandpudrouk",
+                "{} plays", "hockey"))).status());
+        // the consolidation follows the batch on the editing thread
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+        while (served.engine().liveBatches().size() < 4 && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        java.util.List<String> live = served.engine().liveBatches().stream().map(b -> b.batchId()).toList();
+        assertEquals(4, live.size(), live.toString());
+        assertTrue(live.get(3).startsWith("consolidation-"), live.toString());
+    }
+
+    @Test
     void withoutStatisticsUpdatesAreNotAppliedAndNotRejected() {
         Map<String, String> p = TestConfig.toyWithEdits(dir);
         p.remove("quarkus.memit.edit.stats.corpus");
