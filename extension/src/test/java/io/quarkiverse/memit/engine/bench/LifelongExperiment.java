@@ -113,7 +113,7 @@ public final class LifelongExperiment {
                                     long cpu0 = cpuNanos();
                                     preserved.forEach(solver::forget);
                                     preserved.clear();
-                                    int held = baseTargets.size();
+                                    long optimisedBefore = baseTargets.optimised();
                                     Delta joint = memit.execute(ToyEditBench.rewrites(cases.subList(0, b + step)), null, m,
                                             baseTargets);
                                     deltas.add(joint);
@@ -125,7 +125,7 @@ public final class LifelongExperiment {
                                     consolidating += s;
                                     consolidatingCpu += cpu;
                                     joints.add(String.format(Locale.ROOT, "| %s | %d | %d | %.1f | %.1f | %.3f |", run,
-                                            b + step, b + step - held, s, cpu, cpu / (b + step)));
+                                            b + step, baseTargets.optimised() - optimisedBefore, s, cpu, cpu / (b + step)));
                                 }
                             }
                         }
