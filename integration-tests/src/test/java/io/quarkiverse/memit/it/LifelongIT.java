@@ -82,6 +82,8 @@ class LifelongIT {
                 JsonNode batches = JSON.readTree(app.get("/memit/batches", AUTH).body());
                 JsonNode last = batches.get(batches.size() - 1);
                 assertTrue(last.get("batchId").asText().startsWith("consolidation-"), batches.toString());
+                assertTrue(Files.size(dir.resolve("journal").resolve("base-targets.bin")) > 0,
+                        "the consolidation's targets kept beside the journal for the next one");
 
                 List<String> applied = statuses.entrySet().stream().filter(e -> e.getValue().contains("APPLIED"))
                         .map(Map.Entry::getKey).sorted().toList();

@@ -521,20 +521,15 @@ public final class ModelEditor {
         }
     }
 
-    /** How many rewrites' targets on the base weights are kept for the next consolidation. */
-    public synchronized int heldTargets() {
-        return baseTargets.size();
-    }
-
     /** The targets kept beside {@code j} by an earlier run, if they were optimised as this editor would. */
     private void readBaseTargets(EditJournal j) {
-        String identity = targetIdentity(j);
-        if (baseTargetsRead || identity == null) {
+        if (baseTargetsRead) {
             return;
         }
         baseTargetsRead = true;
+        String identity = targetIdentity(j);
         Path file = j.file().resolveSibling(TARGETS_FILE);
-        if (baseTargets.size() > 0 || !Files.exists(file)) {
+        if (identity == null || baseTargets.size() > 0 || !Files.exists(file)) {
             return;
         }
         try {
