@@ -43,8 +43,10 @@ public final class TargetCache {
 
     private static final byte[] MAGIC = "MEMITTGT".getBytes(StandardCharsets.US_ASCII);
     private static final int VERSION = 1;
-    /** No string, list or vector in a valid file is longer: a larger length means the file is damaged. */
+    /** No text or list in a valid file is longer: a larger length means the file is damaged. */
     private static final int MAX_LENGTH = 1 << 26;
+    /** A target has d_model numbers: no model's is longer. */
+    private static final int MAX_VECTOR = 1 << 20;
 
     /** One rewrite's target: z, z₀, its optimisation's figures and the subject group it was optimised in. */
     record Entry(float[] z, float[] z0, TargetStats stats, Set<Rewrite> group) {
@@ -257,12 +259,12 @@ public final class TargetCache {
     }
 
     private static float[] readFloats(DataInputStream in) throws IOException {
-        int n = length(in);
-        float[] v = new float[Math.min(n, 1 << 16)];
+        int n = in.readInt();
+        if (n < 0 || n > MAX_VECTOR) {
+            throw new IOException("a vector of " + n + " numbers (damaged)");
+        }
+        float[] v = new float[n];
         for (int i = 0; i < n; i++) {
-            if (i == v.length) {
-                v = Arrays.copyOf(v, Math.min(n, 2 * v.length));
-            }
             v[i] = in.readFloat();
         }
         return v;

@@ -1,7 +1,5 @@
 package io.quarkiverse.memit.engine.weights;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -20,7 +18,6 @@ import io.quarkiverse.memit.engine.edit.PreservingKeySolver;
 import io.quarkiverse.memit.engine.edit.Rewrite;
 import io.quarkiverse.memit.engine.edit.TargetCache;
 import io.quarkiverse.memit.engine.edit.TargetStats;
-import io.quarkiverse.memit.engine.internal.Messages;
 import io.quarkiverse.memit.engine.journal.BaseIdentity;
 import io.quarkiverse.memit.engine.journal.BatchRecord;
 import io.quarkiverse.memit.engine.journal.EditJournal;
@@ -179,13 +176,8 @@ public final class ModelEditor {
     private final EditableModel model;
     private final DeltaComputation computation;
     private final String hyperparametersJson;
-    private final PreservingKeySolver solver;
-    /**
-     * The live rewrites' targets on the base weights, from earlier consolidations: each optimises only new ones. Kept
-     * in {@value #TARGETS_FILE} beside the journal, read at the first consolidation after a start.
-     */
-    private TargetCache baseTargets = new TargetCache();
-    private boolean baseTargetsRead;
+    private final ProtectedKeys keys;
+    private final BaseTargets baseTargets;
     private final Listener listener;
     private final OnChecksumMismatch onChecksumMismatch;
     private volatile EditJournal journal;
@@ -210,7 +202,8 @@ public final class ModelEditor {
         this.journal = Objects.requireNonNull(journal, "journal");
         this.computation = Objects.requireNonNull(computation, "computation");
         this.hyperparametersJson = hparams.toJson();
-        this.solver = solver;
+        this.keys = new ProtectedKeys(solver, model.model().manager());
+        this.baseTargets = new BaseTargets(computation, hyperparametersJson);
         this.listener = Objects.requireNonNull(listener, "listener");
         this.onChecksumMismatch = Objects.requireNonNull(onChecksumMismatch, "onChecksumMismatch");
     }
@@ -262,7 +255,7 @@ public final class ModelEditor {
         List<String> live = j.liveBatches().stream().map(BatchRecord::batchId).toList();
         EditableModel.DeltaReader reader = (batchId, parent) -> {
             Delta delta = j.readDelta(batchId, parent);
-            preserve(j, j.batch(batchId), delta);
+            keys.preserve(j, j.batch(batchId), delta);
             return delta;
         };
         Generation restored = model.derive(last.generation(), model.currentId(), Generation.Origin.REPLAY, live, reader);
@@ -356,9 +349,7 @@ public final class ModelEditor {
                 throw e;
             }
             listener.onPhase(Phase.PUBLISHED, batchId);
-            if (solver != null) {
-                solver.preserve(batchId, delta);
-            }
+            keys.preserve(batchId, delta);
             return new Applied(batchId, parent.id(), next.id(), next.checksums(), computed.targetStats(), rewrites.size(),
                     t1 - t0, t2 - t1, t3 - t2, t4 - t3);
         }
@@ -405,7 +396,7 @@ public final class ModelEditor {
             }
             sink.accept(ReplicatedRecord.rollback(j.base(), record));
         }, () -> j.appendRollback(record));
-        forgetWithdrawn(j, live, withdrawn);
+        keys.forgetWithdrawn(j, live, withdrawn);
         LOG.info("Rolled back {} to {}: generation {}", withdrawn, batchId == null ? "the base" : batchId, next.id());
         return next.id();
     }
@@ -462,16 +453,14 @@ public final class ModelEditor {
         try (Generation.Lease lease = model.acquire(); NDManager work = model.model().manager().newSubManager()) {
             Generation parent = atJournalHead(lease, j);
             // the joint solve protects none of the consolidated keys: they are the ones being solved again
-            if (solver != null) {
-                ids.forEach(solver::forget);
-            }
+            keys.forget(ids);
             boolean done = false;
             try {
-                readBaseTargets(j);
-                baseTargets.retain(joint);
-                long optimisedBefore = baseTargets.optimised();
-                Delta computed = computation.execute(joint, model.baseWeights(), work, baseTargets);
-                int optimised = (int) (baseTargets.optimised() - optimisedBefore);
+                TargetCache targets = baseTargets.on(j);
+                targets.retain(joint);
+                long optimisedBefore = targets.optimised();
+                Delta computed = computation.execute(joint, model.baseWeights(), work, targets);
+                int optimised = (int) (targets.optimised() - optimisedBefore);
                 List<Rewrite> columns = new ArrayList<>(joint);
                 List<Delta.Factors> jointFactors = computed.factors();
                 List<List<Delta.Factors>> withdrawn = new ArrayList<>();
@@ -502,64 +491,19 @@ public final class ModelEditor {
                 });
                 at[1] = System.nanoTime();
                 listener.onPhase(Phase.PUBLISHED, batchId);
-                preserve(j, record, delta);
+                keys.preserve(j, record, delta);
                 done = true;
-                writeBaseTargets(j);
+                baseTargets.keep();
                 LOG.info("Consolidated {} ({} rewrites, {} targets optimised) into {}: generation {}", ids, joint.size(),
                         optimised, batchId, next.id());
                 return new Applied(batchId, parent.id(), next.id(), next.checksums(), computed.targetStats(), optimised,
                         t1 - t0, t2 - t1, at[0] - t2, at[1] - at[0]);
             } finally {
-                if (!done && solver != null) {
-                    for (BatchRecord b : effective) {
-                        try (Delta d = j.readDelta(b.batchId(), work)) {
-                            preserve(j, b, d);
-                        }
-                    }
+                if (!done) {
+                    keys.preserveAgain(j, effective);
                 }
             }
         }
-    }
-
-    /** The targets kept beside {@code j} by an earlier run, if they were optimised as this editor would. */
-    private void readBaseTargets(EditJournal j) {
-        if (baseTargetsRead) {
-            return;
-        }
-        baseTargetsRead = true;
-        String identity = targetIdentity(j);
-        Path file = j.file().resolveSibling(TARGETS_FILE);
-        if (identity == null || baseTargets.size() > 0 || !Files.exists(file)) {
-            return;
-        }
-        try {
-            baseTargets = TargetCache.read(file, identity);
-            LOG.info("Read the targets of {} rewrites on the base weights from {}", baseTargets.size(), file);
-        } catch (IOException | RuntimeException e) {
-            LOG.warn("Not using the kept targets ({}): every rewrite's target is optimised again", Messages.reason(e));
-        }
-    }
-
-    /** Keeps the targets beside {@code j}; a failure costs only their optimisation after a restart. */
-    private void writeBaseTargets(EditJournal j) {
-        String identity = targetIdentity(j);
-        if (identity == null) {
-            return;
-        }
-        Path file = j.file().resolveSibling(TARGETS_FILE);
-        try {
-            baseTargets.write(file, identity);
-        } catch (IOException | RuntimeException e) {
-            LOG.warn("Could not keep the targets in {} ({}): they are optimised again after a restart", file,
-                    Messages.reason(e));
-        }
-    }
-
-    private String targetIdentity(EditJournal j) {
-        String computed = computation.targetIdentity();
-        return computed == null ? null
-                : "base " + j.base() + " at generation " + j.baseGeneration() + "\nhyperparameters " + hyperparametersJson
-                        + "\n" + computed;
     }
 
     /** The pinned generation, which must be the journal's last. */
@@ -570,46 +514,6 @@ public final class ModelEditor {
                     + j.lastGeneration() + "; call restore() after loading the model");
         }
         return parent;
-    }
-
-    /**
-     * Protects a batch's keys in later solves: all of an ordinary batch's; for a consolidation, its own (joint) keys
-     * in place of those of the batches it consolidated.
-     */
-    private void preserve(EditJournal j, BatchRecord b, Delta delta) {
-        if (solver == null) {
-            return;
-        }
-        if (!b.consolidation()) {
-            solver.preserve(b.batchId(), delta);
-            return;
-        }
-        b.consolidates().forEach(solver::forget);
-        solver.preserve(b.batchId(), ConsolidationColumns.ownKeys(j, b, delta));
-    }
-
-    /**
-     * After a rollback: the withdrawn batches' keys are no longer protected; a withdrawn consolidation's consolidated
-     * batches that stay live are protected again.
-     */
-    private void forgetWithdrawn(EditJournal j, List<BatchRecord> before, List<String> withdrawn) {
-        if (solver == null) {
-            return;
-        }
-        withdrawn.forEach(solver::forget);
-        java.util.Set<String> gone = new java.util.HashSet<>(withdrawn);
-        for (BatchRecord b : before) {
-            if (gone.contains(b.batchId()) && b.consolidation()) {
-                for (String c : b.consolidates()) {
-                    BatchRecord kept = j.batch(c);
-                    if (kept != null && !gone.contains(c)) {
-                        try (NDManager work = model.model().manager().newSubManager(); Delta d = j.readDelta(c, work)) {
-                            preserve(j, kept, d);
-                        }
-                    }
-                }
-            }
-        }
     }
 
     // ---------------------------------------------------------------- replication
@@ -678,7 +582,7 @@ public final class ModelEditor {
             Generation next = model.prepare(lease.generation(), b.batchId(), delta, b.generation());
             journalThenPublish(next, "batch " + b.batchId(), () -> requireChecksums(next, b, replicated.describe()),
                     () -> j.appendBatch(b, delta));
-            preserve(j, b, delta);
+            keys.preserve(j, b, delta);
         }
         LOG.info("Replicated {}", replicated.describe());
     }
@@ -694,7 +598,7 @@ public final class ModelEditor {
                 .toList();
         Generation next = model.derive(r.generation(), model.currentId(), Generation.Origin.ROLLBACK, kept, j::readDelta);
         journalThenPublish(next, "a rollback", () -> requireChecksums(next, r, what), () -> j.appendRollback(r));
-        forgetWithdrawn(j, live, r.rolledBack());
+        keys.forgetWithdrawn(j, live, r.rolledBack());
         LOG.info("Replicated {}", what);
     }
 
@@ -747,10 +651,7 @@ public final class ModelEditor {
         EditJournal fresh = EditJournal.create(journalDir, BaseIdentity.of(checkpointDir), generation,
                 old.appliedEventIds(), options);
         model.rebaseOnCurrent();
-        // targets optimised on the old base do not hold on the new one
-        baseTargets.clear();
-        baseTargetsRead = false;
-        journal = fresh;
+        journal = fresh; // the kept targets, optimised on the old base, start afresh on it
         old.close();
         LOG.info("Compacted generation {} into {} with a fresh journal {}", generation, checkpointDir, fresh.file());
         return new Compacted(checkpointDir, fresh, generation);

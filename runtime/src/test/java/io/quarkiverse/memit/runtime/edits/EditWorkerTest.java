@@ -68,6 +68,19 @@ class EditWorkerTest {
                 + target + "\"}";
     }
 
+    /** The toy model with edits, one update per batch, consolidating after every {@code consolidateEvery} batches. */
+    private Map<String, String> oneUpdatePerBatch(String consolidateEvery) {
+        Map<String, String> p = TestConfig.toyWithEdits(dir);
+        p.put("quarkus.memit.edit.linger", "0s");
+        p.put("quarkus.memit.edit.batch-size", "1");
+        p.put("quarkus.memit.edit.consolidate-every", consolidateEvery);
+        return p;
+    }
+
+    private void assertApplied(String id, String subject, String prompt, String target) throws Exception {
+        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update(id, subject, prompt, target))).status());
+    }
+
     private static EditOutcome outcome(CompletableFuture<EditOutcome> f) throws Exception {
         return f.get(3, TimeUnit.MINUTES);
     }
@@ -102,20 +115,14 @@ class EditWorkerTest {
 
     @Test
     void everySecondBatchIsConsolidatedAndAConsolidationCanBeAskedFor() throws Exception {
-        Map<String, String> p = TestConfig.toyWithEdits(dir);
-        p.put("quarkus.memit.edit.linger", "0s");
-        p.put("quarkus.memit.edit.batch-size", "1");
-        p.put("quarkus.memit.edit.consolidate-every", "2");
+        Map<String, String> p = oneUpdatePerBatch("2");
         start(p);
         ExecutionException nothing = assertThrows(ExecutionException.class, () -> worker.consolidate().get(1, TimeUnit.MINUTES));
         assertInstanceOf(IllegalStateException.class, nothing.getCause());
-        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("c1", "Nekeil Krandpudrouk",
-                "{} competes in", "baseball"))).status());
-        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("c2", "Pyzom Tiakrail",
-                "{} competes in", "tennis"))).status());
+        assertApplied("c1", "Nekeil Krandpudrouk", "{} competes in", "baseball");
+        assertApplied("c2", "Pyzom Tiakrail", "{} competes in", "tennis");
         // after the second batch: consolidated on the editing thread, before the next update is taken
-        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("c3", "Nekeil Krandpudrouk",
-                "{} plays", "hockey"))).status());
+        assertApplied("c3", "Nekeil Krandpudrouk", "{} plays", "hockey");
         java.util.List<String> live = served.engine().liveBatches().stream().map(b -> b.batchId()).toList();
         assertEquals(4, live.size(), live.toString());
         assertTrue(live.get(2).startsWith("consolidation-"), live.toString());
@@ -127,23 +134,17 @@ class EditWorkerTest {
 
     @Test
     void theBatchesSinceTheLastConsolidationAreCountedInTheJournalAcrossARestart() throws Exception {
-        Map<String, String> p = TestConfig.toyWithEdits(dir);
-        p.put("quarkus.memit.edit.linger", "0s");
-        p.put("quarkus.memit.edit.batch-size", "1");
-        p.put("quarkus.memit.edit.consolidate-every", "3");
+        Map<String, String> p = oneUpdatePerBatch("3");
         start(p);
-        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("r1", "Nekeil Krandpudrouk",
-                "{} competes in", "baseball"))).status());
-        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("r2", "Pyzom Tiakrail",
-                "{} competes in", "tennis"))).status());
+        assertApplied("r1", "Nekeil Krandpudrouk", "{} competes in", "baseball");
+        assertApplied("r2", "Pyzom Tiakrail", "{} competes in", "tennis");
         stop();
         // by rewrites now: the two before the restart count
         p.put("quarkus.memit.edit.consolidate-every", "0");
         p.put("quarkus.memit.edit.consolidate-after-rewrites", "3");
         start(p);
         assertEquals(2, served.engine().liveBatches().size());
-        assertEquals(EditOutcome.Status.APPLIED, outcome(worker.submit(update("r3", "Nekeil Krandpudrouk",
-                "{} plays", "hockey"))).status());
+        assertApplied("r3", "Nekeil Krandpudrouk", "{} plays", "hockey");
         // the consolidation follows the batch on the editing thread
         long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
         while (served.engine().liveBatches().size() < 4 && System.nanoTime() < deadline) {
