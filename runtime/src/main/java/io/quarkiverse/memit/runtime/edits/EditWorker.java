@@ -390,17 +390,17 @@ public class EditWorker {
             return false;
         }
         List<BatchRecord> live = served.engine().liveBatches();
-        int batches = 0;
-        int held = 0;
+        int since = 0; // batches
+        int held = 0; // their rewrites
         for (int i = live.size() - 1; i >= 0; i--) {
             BatchRecord b = live.get(i);
             if (b.consolidation() || b.batchId().equals(failedConsolidationAfter)) {
                 break;
             }
-            batches++;
+            since++;
             held += b.rewrites().size();
         }
-        return (every > 0 && batches >= every) || (rewrites > 0 && held >= rewrites);
+        return (every > 0 && since >= every) || (rewrites > 0 && held >= rewrites);
     }
 
     private void applyOnce(List<Pending> pending) {
